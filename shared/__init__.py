@@ -1,0 +1,1 @@
+"""Code shared by the board (MicroPython) and the host (CPython): protocol, units, constants."""
