@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint venv mosquitto clean
+.PHONY: run test lint venv mosquitto postgres clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,16 @@ mosquitto:
 		|| { echo "ERROR: could not install mosquitto with apt-get (are you root?)." >&2; exit 1; }; \
 	else echo "ERROR: mosquitto is missing and apt-get is not available; install Mosquitto." >&2; exit 1; fi
 
-test: venv mosquitto
+# PostgreSQL server binaries for the storage tests (each test run starts its own cluster).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing postgresql from Debian packages"; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ) \
+		|| { echo "ERROR: could not install postgresql with apt-get (are you root?)." >&2; exit 1; }; \
+	else echo "ERROR: PostgreSQL server binaries are missing and apt-get is not available." >&2; exit 1; fi
+
+test: venv mosquitto postgres
 	$(VENV)/bin/pytest
 
 lint: venv
