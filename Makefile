@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint venv mosquitto postgres clean
+.PHONY: run test lint venv system-deps clean
 
 venv: $(STAMP)
 
@@ -18,25 +18,25 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Mosquitto is the broker every integration test talks to; installed from Debian packages.
-mosquitto:
-	@if command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; then :; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-		echo "installing mosquitto from Debian packages"; \
-		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null ) \
-		|| { echo "ERROR: could not install mosquitto with apt-get (are you root?)." >&2; exit 1; }; \
-	else echo "ERROR: mosquitto is missing and apt-get is not available; install Mosquitto." >&2; exit 1; fi
+# Debian packages the tests use: Mosquitto (the broker every integration test talks to),
+# PostgreSQL server binaries (storage tests start their own cluster) and shellcheck.
+# Each is checked by a file it installs; apt-get runs only when something is missing.
+DEB_CHECKS := mosquitto:/usr/sbin/mosquitto postgresql:/usr/lib/postgresql/*/bin/initdb \
+              shellcheck:/usr/bin/shellcheck
 
-# PostgreSQL server binaries for the storage tests (each test run starts its own cluster).
-postgres:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-		echo "installing postgresql from Debian packages"; \
-		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ) \
-		|| { echo "ERROR: could not install postgresql with apt-get (are you root?)." >&2; exit 1; }; \
-	else echo "ERROR: PostgreSQL server binaries are missing and apt-get is not available." >&2; exit 1; fi
+system-deps:
+	@missing=""; for pair in $(DEB_CHECKS); do \
+		pkg=$${pair%%:*}; file=$${pair#*:}; \
+		ls $$file >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		command -v apt-get >/dev/null 2>&1 || { echo "ERROR: missing Debian packages:$$missing (no apt-get here)" >&2; exit 1; }; \
+		echo "installing Debian packages:$$missing"; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null ) \
+		|| { echo "ERROR: could not install$$missing with apt-get (are you root?)" >&2; exit 1; }; \
+	fi
 
-test: venv mosquitto postgres
+test: venv system-deps
 	$(VENV)/bin/pytest
 
 lint: venv
