@@ -1,0 +1,144 @@
+"""Return-temperature equalisation: the first balancing strategy.
+
+All entrances of a station see the same supply temperature, so equal return temperatures
+mean similar heat delivered per unit of need (the brochure's 智能回水). Each control period:
+
+1. horizontal: every entrance's target is the flow-weighted mean return temperature of the
+   station's entrances with fresh, plausible data, plus that entrance's offset;
+2. vertical: where households have valves, each household's target is the flow-weighted mean
+   of its entrance's households, plus the household's offset (negative for top-floor and gable
+   flats: a lower return means more flow for a flat that loses more heat).
+
+Targets move at most `max_step_c` per period and not at all for changes under `hysteresis_c`,
+so they do not chase noise. A valve whose data are stale or implausible keeps its target, and
+does not count in any mean. Every decision carries its inputs and a reason, for the audit.
+
+Pure logic: no I/O, no clock (the caller passes `now_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """Per-station settings (temperatures in degC, times in s)."""
+
+    stale_after_s: float = 1800.0
+    hysteresis_c: float = 0.3
+    max_step_c: float = 2.0
+    target_min_c: float = 25.0
+    target_max_c: float = 60.0
+    min_fresh_share: float = 0.5  # fewer fresh entrances than this share: hold everything
+    plausible_min_c: float = 5.0  # a return outside this range is a sensor problem, not data
+    plausible_max_c: float = 95.0
+
+    def __post_init__(self) -> None:
+        if self.stale_after_s <= 0 or self.hysteresis_c < 0 or self.max_step_c <= 0:
+            raise ValueError("stale_after_s and max_step_c must be positive, hysteresis_c >= 0")
+        if self.target_min_c >= self.target_max_c:
+            raise ValueError("target_min_c must be below target_max_c")
+        if not 0 < self.min_fresh_share <= 1:
+            raise ValueError("min_fresh_share must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class ValveReading:
+    """What the host knows about one valve's loop: the latest plausible data and its target."""
+
+    unit: str  # the board (entrance) the valve belongs to
+    valve: str  # valve id on that board: "entrance" or a household valve id
+    t_return_c: float | None  # None when the probe is bad
+    flow_m3h: float | None  # weight in the mean; None means equal weights
+    measured_at_s: float  # board timestamp of the reading
+    target_c: float | None  # the target in force, None if never set
+    offset_c: float = 0.0  # operator or household-type offset from the group mean
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One valve's new target and why."""
+
+    unit: str
+    valve: str
+    old_target_c: float | None
+    new_target_c: float | None
+    reason: str  # "equalise", "hysteresis", "rate_limited", "stale", "no_fresh_group", ...
+    group_mean_c: float | None
+    inputs: dict = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_target_c is not None and self.new_target_c != self.old_target_c
+
+
+def _fresh(reading: ValveReading, now_s: float, settings: StrategySettings) -> bool:
+    t = reading.t_return_c
+    return (
+        t is not None
+        and t == t  # not NaN
+        and settings.plausible_min_c <= t <= settings.plausible_max_c
+        and 0 <= now_s - reading.measured_at_s <= settings.stale_after_s
+    )
+
+
+def weighted_mean_c(readings: list[ValveReading]) -> float:
+    """Flow-weighted mean return temperature; equal weights when any flow is unknown."""
+    flows = [r.flow_m3h for r in readings]
+    if all(f is not None and f > 0 for f in flows):
+        total = sum(flows)  # type: ignore[arg-type]
+        return sum(r.t_return_c * r.flow_m3h for r in readings) / total  # type: ignore[operator]
+    return sum(r.t_return_c for r in readings) / len(readings)  # type: ignore[misc]
+
+
+def _decide(
+    reading: ValveReading, mean_c: float | None, fresh: bool, settings: StrategySettings
+) -> Decision:
+    inputs = {
+        "t_return_c": reading.t_return_c,
+        "flow_m3h": reading.flow_m3h,
+        "measured_at_s": reading.measured_at_s,
+        "offset_c": reading.offset_c,
+    }
+    old = reading.target_c
+    if not fresh:
+        return Decision(reading.unit, reading.valve, old, old, "stale", mean_c, inputs)
+    if mean_c is None:
+        return Decision(reading.unit, reading.valve, old, old, "no_fresh_group", None, inputs)
+    wanted = min(max(mean_c + reading.offset_c, settings.target_min_c), settings.target_max_c)
+    if old is None:
+        new, reason = wanted, "equalise"
+    elif abs(wanted - old) < settings.hysteresis_c:
+        new, reason = old, "hysteresis"
+    elif abs(wanted - old) > settings.max_step_c:
+        step = settings.max_step_c if wanted > old else -settings.max_step_c
+        new, reason = old + step, "rate_limited"
+    else:
+        new, reason = wanted, "equalise"
+    return Decision(reading.unit, reading.valve, old, round(new, 2), reason, mean_c, inputs)
+
+
+def equalise_group(
+    readings: list[ValveReading], now_s: float, settings: StrategySettings
+) -> list[Decision]:
+    """Decide the targets of one group of valves that should share a return temperature."""
+    fresh = [_fresh(r, now_s, settings) for r in readings]
+    fresh_readings = [r for r, ok in zip(readings, fresh, strict=True) if ok]
+    enough = readings and len(fresh_readings) >= settings.min_fresh_share * len(readings)
+    mean_c = weighted_mean_c(fresh_readings) if fresh_readings and enough else None
+    return [_decide(r, mean_c, ok, settings) for r, ok in zip(readings, fresh, strict=True)]
+
+
+def balance_station(
+    entrances: list[ValveReading],
+    households: dict[str, list[ValveReading]],
+    now_s: float,
+    settings: StrategySettings,
+) -> list[Decision]:
+    """Horizontal first (every entrance valve of the station), then vertical (the household
+    valves of each entrance, grouped by unit)."""
+    decisions = equalise_group(entrances, now_s, settings)
+    for unit in sorted(households):
+        decisions += equalise_group(households[unit], now_s, settings)
+    return decisions

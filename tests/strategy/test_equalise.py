@@ -1,0 +1,112 @@
+"""Return-temperature equalisation: means, offsets, hysteresis, rate limits, stale data."""
+
+import pytest
+
+from host.strategy.equalise import (
+    StrategySettings,
+    ValveReading,
+    balance_station,
+    equalise_group,
+    weighted_mean_c,
+)
+
+NOW = 1_000_000.0
+S = StrategySettings(hysteresis_c=0.3, max_step_c=2.0)
+
+
+def entrance(unit, t, flow=2.0, age_s=60.0, target=None, offset=0.0, valve="entrance"):
+    return ValveReading(unit, valve, t, flow, NOW - age_s, target, offset)
+
+
+def test_flow_weighted_mean_and_equal_weights_fallback():
+    a, b = entrance("a", 40.0, flow=3.0), entrance("b", 44.0, flow=1.0)
+    assert weighted_mean_c([a, b]) == pytest.approx(41.0)
+    c = entrance("c", 44.0, flow=None)
+    assert weighted_mean_c([a, c]) == pytest.approx(42.0)
+
+
+def test_first_targets_are_the_mean_plus_offsets():
+    group = [entrance("a", 38.0), entrance("b", 42.0), entrance("c", 40.0, offset=-1.5)]
+    d = {x.unit: x for x in equalise_group(group, NOW, S)}
+    assert d["a"].new_target_c == 40.0 and d["a"].reason == "equalise"
+    assert d["c"].new_target_c == 38.5
+    assert d["a"].group_mean_c == pytest.approx(40.0)
+    assert d["a"].inputs["t_return_c"] == 38.0
+
+
+def test_hysteresis_holds_small_changes():
+    group = [entrance("a", 40.1, target=40.0), entrance("b", 40.3, target=40.0)]
+    decisions = equalise_group(group, NOW, S)
+    assert all(d.reason == "hysteresis" and not d.changed for d in decisions)
+
+
+def test_rate_limit_caps_each_move():
+    group = [entrance("a", 50.0, target=40.0), entrance("b", 50.0, target=46.0)]
+    d = {x.unit: x for x in equalise_group(group, NOW, S)}
+    assert d["a"].new_target_c == 42.0 and d["a"].reason == "rate_limited"
+    assert d["b"].new_target_c == 48.0
+
+
+def test_stale_or_bad_readings_keep_their_target_and_do_not_count():
+    group = [
+        entrance("a", 40.0),
+        entrance("b", 42.0),
+        entrance("old", 80.0, age_s=S.stale_after_s + 1, target=45.0),
+        entrance("bad", None, target=41.0),
+        entrance("nan", float("nan"), target=41.0),
+        entrance("crazy", 140.0, target=41.0),
+        entrance("future", 40.0, age_s=-10.0, target=41.0),  # board clock ahead of the host
+    ]
+    d = {x.unit: x for x in equalise_group(group, NOW, StrategySettings(min_fresh_share=0.2))}
+    assert d["a"].new_target_c == 41.0  # the mean ignores the stale and bad ones
+    for unit in ("old", "bad", "nan", "crazy", "future"):
+        assert d[unit].reason == "stale" and not d[unit].changed
+
+
+def test_too_few_fresh_entrances_hold_every_target():
+    group = [entrance("a", 40.0, target=39.0)] + [
+        entrance(f"s{i}", 50.0, age_s=99999, target=45.0) for i in range(3)
+    ]
+    d = {x.unit: x for x in equalise_group(group, NOW, S)}
+    assert d["a"].reason == "no_fresh_group" and d["a"].new_target_c == 39.0
+
+
+def test_targets_stay_within_bounds():
+    group = [entrance("a", 70.0), entrance("b", 70.0)]
+    assert {d.new_target_c for d in equalise_group(group, NOW, S)} == {S.target_max_c}
+
+
+def test_station_balances_entrances_then_households_per_entrance():
+    entrances = [entrance("e1", 38.0), entrance("e2", 42.0)]
+    households = {
+        "e1": [entrance("e1", 36.0, valve="f1"), entrance("e1", 40.0, valve="f6", offset=-2.0)],
+        "e2": [entrance("e2", 41.0, valve="f1"), entrance("e2", 43.0, valve="f6")],
+    }
+    decisions = balance_station(entrances, households, NOW, S)
+    by = {(d.unit, d.valve): d.new_target_c for d in decisions}
+    assert by[("e1", "entrance")] == by[("e2", "entrance")] == 40.0
+    assert by[("e1", "f1")] == 38.0 and by[("e1", "f6")] == 36.0
+    assert by[("e2", "f1")] == by[("e2", "f6")] == 42.0
+    assert len(decisions) == 6
+
+
+def test_converges_to_equal_returns_on_a_toy_plant():
+    """Targets track the mean; with each return following its target the spread vanishes."""
+    returns = {"a": 35.0, "b": 45.0, "c": 41.0}
+    targets = {u: None for u in returns}
+    for _ in range(20):
+        group = [entrance(u, returns[u], target=targets[u]) for u in returns]
+        for d in equalise_group(group, NOW, S):
+            targets[d.unit] = d.new_target_c
+        for u in returns:  # the local PI loops reach their targets within a period
+            returns[u] = targets[u]
+    assert max(returns.values()) - min(returns.values()) <= S.hysteresis_c
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        StrategySettings(target_min_c=60, target_max_c=30)
+    with pytest.raises(ValueError):
+        StrategySettings(max_step_c=0)
+    with pytest.raises(ValueError):
+        StrategySettings(min_fresh_share=0)
