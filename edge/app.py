@@ -1,0 +1,317 @@
+"""The board program: hardware, positioners, sensing, PI loops, persistence and supervision.
+
+`App(board, hw)` builds everything for a validated board definition and a Hardware object
+(real drivers from edge.hwbuild, or edge.simhw); `poll()` runs the due tasks and returns the
+milliseconds until the next one. Tasks: `position` (100 ms while a valve moves, else 1 s),
+`sample` (sensors, `sample_period_ms` of the board, default 5 s), `control` (PI, every
+control_period_s), `record` (a telemetry record every collection_period_s), `housekeeping`
+(10 s) and `supervisor` (1 s: watchdog and heap).
+
+Files under hw.fs_root, all written atomically: config.json, targets.json, pi_state.json
+(integral and output per valve, every control cycle, for the bumpless restart),
+calibration.json (learned end stops), boot.json (edge.safemode).
+
+In safe mode only the positioners (driving every valve to its fail-safe opening), the
+telemetry record, housekeeping and the supervisor run: no sampling, no PI.
+
+Seams for the MQTT link (part 2):
+- `apply_config(changes)` and `apply_targets(targets, version)` take desired state in the
+  protocol's field names; they return (True, "") or (False, reason) and change nothing when
+  refused; `config["version"]` / `targets_version` are what an ack reports;
+- `on_record` is called with every telemetry record (`telemetry()` builds one on demand);
+- `events` is the event ring to publish and drain;
+- `scheduler.add()` takes the link's own task; `summary()` is the birth message content.
+"""
+
+# MicroPython's zip() has no strict= (lengths are checked where it matters).
+# ruff: noqa: B905
+
+from edge import config as cfgmod
+from edge import persist, platform, positioner
+from edge.balancing import MODE_NAMES, Balancer
+from edge.events import EventLog
+from edge.safemode import STABLE_MS
+from edge.scheduler import Scheduler
+from edge.sensing import Sensing
+from edge.supervisor import Supervisor
+from edge.xnp import FLOAT, np
+
+
+class App:
+    def __init__(self, board, hw, events=None, safe_mode=False, boot=None):
+        self.board = board
+        self.hw = hw
+        clock = hw.clock
+        self.clock = clock
+        self.events = events if events is not None else EventLog(clock)
+        self.safe_mode = safe_mode
+        self.boot = boot
+        root = hw.fs_root
+        self.paths = {
+            "config": root + "config.json",
+            "targets": root + "targets.json",
+            "state": root + "pi_state.json",
+            "calibration": root + "calibration.json",
+        }
+        self.valve_ids = [v["id"] for v in board["valves"]]
+        self.n = len(self.valve_ids)
+        self.seq = 0
+        self.t_start_ms = clock.ticks_ms()
+        self.last_record = None  # type: dict | None
+        self.on_record = None
+        self._load_config()
+        self._load_targets()
+        calib = persist.load(self.paths["calibration"], {}, self.events)
+        self.positioners = []
+        for v in board["valves"]:
+            learned = calib.get(v["id"], {})
+            p = positioner.Positioner(
+                v["id"], hw.actuators[v["id"]], hw.angles[v["id"]], clock, v["stroke_s"],
+                learned.get("angle_closed_deg", v["angle_closed_deg"]),
+                learned.get("angle_open_deg", v["angle_open_deg"]),
+                backlash_pct=v.get("backlash_pct", 0.0),
+                circular=v["feedback"]["type"] != "pot_adc",
+                events=self.events, on_calibrated=self._calibrated)
+            self.positioners.append(p)
+        kinds = {}
+        for role, name in board.get("entrance", {}).items():
+            kinds[name] = "pressure" if role[0] == "p" else "temperature"
+        self.sensing = Sensing(hw, kinds, self.events)
+        self._probe = [self.sensing.channels[v["return_probe"]] for v in board["valves"]]
+        self.balancer = Balancer(self.n, self._failsafe_list())
+        self.balancer.configure(self.config)
+        self._apply_targets_to_balancer()
+        self._t = np.zeros(self.n, dtype=FLOAT)
+        self._s = np.zeros(self.n, dtype=FLOAT)
+        self._v = np.zeros(self.n, dtype=FLOAT)
+        self._restored = self._restore_state()
+        self._t_control = None  # type: int | None
+        self.state_every = 1  # save PI state every control cycle (periods are 30 s or longer)
+        self.scheduler = Scheduler(clock, self.events)
+        self.supervisor = Supervisor(clock, self.scheduler, hw.watchdog, self.events)
+        sched = self.scheduler
+        sched.add("position", positioner.TICK_MS, self._position)
+        if safe_mode:
+            for p, fs in zip(self.positioners, self._failsafe_list()):
+                p.command(fs)
+        else:
+            sample_ms = board.get("sample_period_ms", 5000)
+            sched.add("sample", sample_ms, self.sensing.sample)
+            sched.add("control", self._control_ms(), self._control,
+                      first_in_ms=4 * sample_ms)
+        sched.add("record", self.config["collection_period_s"] * 1000, self._record)
+        sched.add("housekeeping", 10000, self._housekeeping)
+        sched.add("supervisor", 1000, self.supervisor.check)
+        self.events.emit("boot", "info", None, self.n,
+                         "safe mode" if safe_mode else ("resumed" if self._restored else "cold"))
+
+    # ---- configuration and targets ----------------------------------------------------------
+    def _load_config(self):
+        base = cfgmod.defaults(self.board)
+        stored = persist.load(self.paths["config"], base, self.events)
+        try:
+            self.config = cfgmod.merged(base, stored)
+        except cfgmod.ConfigError as exc:
+            self.events.emit("config_invalid", "warning", None, None, str(exc))
+            self.config = base
+
+    def _load_targets(self):
+        base = cfgmod.default_targets(self.board)
+        stored = persist.load(self.paths["targets"], {"version": 0, "targets": base},
+                              self.events)
+        try:
+            self.targets = cfgmod.merged_targets(base, stored["targets"], self.valve_ids)
+            self.targets_version = stored.get("version", 0)
+        except (cfgmod.ConfigError, KeyError, TypeError) as exc:
+            self.events.emit("targets_invalid", "warning", None, None, str(exc))
+            self.targets = base
+            self.targets_version = 0
+
+    def apply_config(self, changes):
+        """Desired configuration (protocol field names). Returns (applied, reason)."""
+        try:
+            new = cfgmod.merged(self.config, changes)
+        except cfgmod.ConfigError as exc:
+            self.events.emit("config_refused", "warning", None, None, str(exc))
+            return False, str(exc)
+        self.config = new
+        persist.save(self.paths["config"], new)
+        self.balancer.configure(new)
+        self.balancer.set_failsafe(self._failsafe_list())
+        self.scheduler.set_period("control", self._control_ms())
+        self.scheduler.set_period("record", new["collection_period_s"] * 1000)
+        self.events.emit("config_applied", "info", None, new.get("version", 0))
+        return True, ""
+
+    def apply_targets(self, targets, version=0):
+        """Desired targets {valve id: {t_return_c, opening_ff_pct}}. Returns (applied, reason)."""
+        try:
+            new = cfgmod.merged_targets(self.targets, targets, self.valve_ids)
+        except cfgmod.ConfigError as exc:
+            self.events.emit("targets_refused", "warning", None, None, str(exc))
+            return False, str(exc)
+        self.targets = new
+        self.targets_version = version
+        persist.save(self.paths["targets"], {"version": version, "targets": new})
+        self._apply_targets_to_balancer()
+        self.events.emit("targets_applied", "info", None, version)
+        return True, ""
+
+    def _apply_targets_to_balancer(self):
+        nan = float("nan")
+        t = [self.targets[vid]["t_return_c"] for vid in self.valve_ids]
+        ff = []
+        for vid in self.valve_ids:
+            x = self.targets[vid].get("opening_ff_pct")
+            ff.append(nan if x is None else x)
+        self.balancer.set_targets(t, ff)
+
+    def _failsafe_list(self):
+        out = []
+        for v in self.board["valves"]:
+            x = v.get("failsafe_opening_pct")
+            out.append(self.config["failsafe_opening_pct"] if x is None else x)
+        return out
+
+    def _control_ms(self):
+        return self.config["control_period_s"] * 1000
+
+    # ---- state -------------------------------------------------------------------------------
+    def _restore_state(self):
+        state = persist.load(self.paths["state"], {}, self.events)
+        if state.get("ids") != self.valve_ids:
+            return False
+        self.balancer.restore(state["integral"], state["output"])
+        for p, out in zip(self.positioners, state["output"]):
+            p.command(out)
+        return True
+
+    def save_state(self):
+        bal = self.balancer
+        persist.save(self.paths["state"], {
+            "ids": self.valve_ids,
+            "integral": [float(x) for x in bal.integral],
+            "output": [float(x) for x in bal.output],
+        })
+
+    def _calibrated(self, valve_id, closed_deg, open_deg):
+        calib = persist.load(self.paths["calibration"], {}, self.events)
+        calib[valve_id] = {"angle_closed_deg": closed_deg, "angle_open_deg": open_deg}
+        persist.save(self.paths["calibration"], calib)
+
+    # ---- tasks -------------------------------------------------------------------------------
+    def poll(self):
+        """Run the due tasks; milliseconds until the next one is due."""
+        return self.scheduler.poll()
+
+    def _position(self):
+        busy = False
+        for p in self.positioners:
+            p.step()
+            busy = busy or p.busy()
+        return positioner.TICK_MS if busy else positioner.IDLE_TICK_MS
+
+    def _control(self):
+        clock = self.clock
+        now = clock.ticks_ms()
+        period_s = self.config["control_period_s"]
+        if self._t_control is None:
+            dt_s = period_s
+            if not self._restored:
+                self.balancer.start_from(self._measured_or_failsafe())
+        else:
+            dt_s = min(clock.ticks_diff(now, self._t_control) / 1000.0, 2.0 * period_s)
+        self._t_control = now
+        t, s, v = self._t, self._s, self._v
+        for i in range(self.n):
+            ch = self._probe[i]
+            t[i] = ch.value
+            s[i] = 1.0 if ch.ok else 0.0
+            v[i] = 1.0 if self.positioners[i].ok() else 0.0
+        out = self.balancer.update(t, s, v, dt_s)
+        for i in range(self.n):
+            self.positioners[i].command(float(out[i]))
+        if self.balancer.cycles % self.state_every == 0:
+            self.save_state()
+
+    def _measured_or_failsafe(self):
+        out = []
+        for p, fs in zip(self.positioners, self._failsafe_list()):
+            out.append(p.position_pct if p.ok() and p.position_pct >= 0 else fs)
+        return out
+
+    def _record(self):
+        rec = self.telemetry()
+        self.last_record = rec
+        if self.on_record is not None:
+            self.on_record(rec)
+
+    def _housekeeping(self):
+        if self.boot is not None and self.uptime_ms() >= STABLE_MS:
+            self.boot.stable()
+
+    # ---- commissioning -----------------------------------------------------------------------
+    def stroke_test(self, valve_id=None):
+        """Start the stroke self-test on one valve or all; results in commissioning()."""
+        for p in self.positioners:
+            if valve_id is None or p.id == valve_id:
+                p.stroke_test()
+
+    def commissioning(self):
+        """What works: every sensor's state and value, every valve's stroke test report."""
+        sensors = {}
+        for name, ch in self.sensing.channels.items():
+            sensors[name] = {"ok": ch.ok, "value": ch.value if ch.ok else None,
+                             "fault": ch.fault_name}
+        valves = {}
+        for p in self.positioners:
+            valves[p.id] = {"diag": p.diag_name, "opening_meas_pct": p.position_pct,
+                            "stroke_test": p.test_report}
+        return {"board": self.board["board"], "sensors": sensors, "valves": valves,
+                "heap_free_b": self.supervisor.heap_free_b, "safe_mode": self.safe_mode}
+
+    # ---- reporting ---------------------------------------------------------------------------
+    def uptime_ms(self):
+        return self.clock.ticks_diff(self.clock.ticks_ms(), self.t_start_ms)
+
+    def telemetry(self):
+        """One telemetry record in the protocol's shape (without the schema field `v`)."""
+        bal = self.balancer
+        valves = []
+        for i in range(self.n):
+            ch = self._probe[i]
+            p = self.positioners[i]
+            mode = "failsafe" if self.safe_mode else MODE_NAMES[int(bal.mode[i] + 0.5)]
+            valves.append({
+                "id": self.valve_ids[i],
+                "t_return_c": ch.value if ch.ok else None,
+                "target_c": self.targets[self.valve_ids[i]]["t_return_c"],
+                "opening_cmd_pct": max(0.0, p.command_pct),
+                "opening_meas_pct": p.position_pct if p.position_pct >= 0 and p.ok() else None,
+                "pi_integral_pct": min(200.0, max(-200.0, float(bal.integral[i]))),
+                "mode": mode,
+                "sensor_ok": ch.ok,
+                "valve_ok": p.ok(),
+            })
+        entrance = {}
+        for role, name in self.board.get("entrance", {}).items():
+            unit = "_kpa" if role[0] == "p" else "_c"
+            entrance[role + unit] = self.sensing.get(name)
+        sup = self.supervisor
+        health = {
+            "heap_free_b": sup.heap_free_b,
+            "heap_min_b": max(0, sup.heap_min_b),
+            "uptime_s": self.uptime_ms() // 1000,
+            "dropped_total": self.events.dropped,
+            "boot_count": self.boot.boots if self.boot is not None else 0,
+        }
+        self.seq += 1
+        return {"ts_s": self.clock.time_s(), "seq": self.seq, "time_synced": False,
+                "valves": valves, "entrance": entrance, "health": health}
+
+    def summary(self):
+        """Content of the birth message (protocol `state`)."""
+        return {"status": "online", "board": self.board["board"], "safe_mode": self.safe_mode,
+                "boot_reason": platform.reset_cause(),
+                "targets_version": self.targets_version,
+                "config_version": self.config.get("version", 0)}

@@ -1,0 +1,260 @@
+"""Load and validate a board definition (boards/<board>.json); see boards/README.md.
+
+`load(path)` and `validate(obj)` return the definition with defaults filled in, or raise
+`BoardError` whose `field` names the offending entry ("valves[0].actuator.in1") and whose
+message says why. Nothing here touches hardware: the caller keeps the board in its safe
+state (no actuator pin configured, motors unpowered) when a definition is refused.
+"""
+
+import json
+
+from edge import platform
+
+ACTUATORS = ("hbridge", "relays3pt", "sim")
+FEEDBACKS = ("as5600", "pot_adc", "sim")
+SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "pressure_4_20ma", "sim")
+BUSES = ("i2c", "spi", "onewire")
+ENTRANCE_ROLES = ("t_supply", "t_return", "p_supply", "p_return")
+MAX_VALVES = 33
+
+
+class BoardError(ValueError):
+    """A broken board definition: `field` is where, the message says what."""
+
+    def __init__(self, field, reason):
+        super().__init__("board definition: {}: {}".format(field, reason))
+        self.field = field
+        self.reason = reason
+
+
+def load(path):
+    """Read and validate a board definition file."""
+    problem = None
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except OSError as exc:
+        problem = "cannot read {}: {}".format(path, exc)
+    except ValueError as exc:
+        problem = "{} is not valid JSON: {}".format(path, exc)
+    if problem is not None:  # raised here: MicroPython has no exception chaining
+        raise BoardError("file", problem)
+    return validate(obj)
+
+
+def _get(obj, key, field, kind, default=None, required=True):
+    if key not in obj or (obj[key] is None and not required):
+        if required:
+            raise BoardError(field + key, "missing")
+        return default
+    value = obj[key]
+    if kind == "int":
+        ok = type(value) is int
+    elif kind == "num":
+        ok = type(value) is int or type(value) is float
+    elif kind == "str":
+        ok = type(value) is str and 0 < len(value) <= 32
+    elif kind == "obj":
+        ok = type(value) is dict
+    elif kind == "list":
+        ok = type(value) is list
+    else:
+        ok = type(value) is bool
+    if not ok:
+        raise BoardError(field + key, "must be of type " + kind)
+    return value
+
+
+def _num(obj, key, field, lo, hi, default=None, required=True):
+    value = _get(obj, key, field, "num", default, required)
+    if value is not None and not lo <= value <= hi:
+        raise BoardError(field + key, "{} outside {}..{}".format(value, lo, hi))
+    return value
+
+
+class _Pins:
+    """Checks pin numbers against the port and that no pin is used twice."""
+
+    def __init__(self, port):
+        self.port = port
+        self.spec = platform.PORTS[port]
+        self.used = {}
+
+    def take(self, obj, key, field, output=False, adc=False):
+        pin = _get(obj, key, field, "int")
+        where = field + key
+        if self.port == "unix":
+            return pin
+        if pin not in self.spec["pins"]:
+            raise BoardError(where, "GPIO {} does not exist or is reserved on {}".format(
+                pin, self.port))
+        if output and pin in self.spec["input_only"]:
+            raise BoardError(where, "GPIO {} is input-only on {}".format(pin, self.port))
+        if adc and pin not in self.spec["adc"]:
+            raise BoardError(where, "GPIO {} has no usable ADC on {}".format(pin, self.port))
+        if pin in self.used:
+            raise BoardError(where, "GPIO {} is already used by {}".format(pin, self.used[pin]))
+        self.used[pin] = where
+        return pin
+
+
+def validate(obj):
+    """Check a decoded board definition; return it with defaults filled in."""
+    if type(obj) is not dict:
+        raise BoardError("file", "must be a JSON object")
+    if _get(obj, "format", "", "int") != 1:
+        raise BoardError("format", "only format 1 is known")
+    _get(obj, "board", "", "str")
+    port = _get(obj, "port", "", "str")
+    if port not in platform.PORTS:
+        raise BoardError("port", "unknown port {!r}".format(port))
+    wdt_max = platform.PORTS[port]["wdt_max_ms"]
+    _num(obj, "watchdog_ms", "", 1000, wdt_max)
+    obj["sample_period_ms"] = _num(obj, "sample_period_ms", "", 1000, 60000, 5000, False)
+    obj["failsafe_opening_pct"] = _num(obj, "failsafe_opening_pct", "", 0, 100)
+    pins = _Pins(port)
+    reserved = _get(obj, "reserved_pins", "", "obj", {}, False)
+    for purpose in reserved:
+        for pin in reserved[purpose]:
+            pins.used[pin] = "reserved_pins." + purpose
+    obj["reserved_pins"] = reserved
+    buses = _get(obj, "buses", "", "obj", {}, False)
+    obj["buses"] = buses
+    for name in buses:
+        _check_bus(buses[name], "buses." + name + ".", pins)
+    sensors = _get(obj, "sensors", "", "obj", {}, False)
+    obj["sensors"] = sensors
+    for name in sensors:
+        _check_sensor(sensors[name], "sensors." + name + ".", pins, buses)
+    valves = _get(obj, "valves", "", "list")
+    if not 0 < len(valves) <= MAX_VALVES:
+        raise BoardError("valves", "must list 1 to {} valves".format(MAX_VALVES))
+    seen = []
+    encoders = {}  # type: dict
+    for i, valve in enumerate(valves):
+        field = "valves[{}].".format(i)
+        if type(valve) is not dict:
+            raise BoardError(field[:-1], "must be an object")
+        vid = _get(valve, "id", field, "str")
+        if vid in seen:
+            raise BoardError(field + "id", "duplicate valve id {!r}".format(vid))
+        seen.append(vid)
+        _check_valve(valve, field, pins, buses, sensors, encoders)
+    entrance = _get(obj, "entrance", "", "obj", {}, False)
+    obj["entrance"] = entrance
+    for role in entrance:
+        if role not in ENTRANCE_ROLES:
+            raise BoardError("entrance." + role, "unknown role")
+        if entrance[role] not in sensors:
+            raise BoardError("entrance." + role, "no sensor named {!r}".format(entrance[role]))
+    targets = _get(obj, "targets", "", "obj", {}, False)
+    obj["targets"] = targets
+    for vid in targets:
+        if vid not in seen:
+            raise BoardError("targets." + vid, "no valve with this id")
+        _num(targets[vid], "t_return_c", "targets." + vid + ".", 15, 95)
+    return obj
+
+
+def _check_bus(bus, field, pins):
+    kind = _get(bus, "type", field, "str")
+    if kind not in BUSES:
+        raise BoardError(field + "type", "unknown bus type {!r}".format(kind))
+    if kind == "i2c":
+        _get(bus, "id", field, "int")
+        pins.take(bus, "scl", field, output=True)
+        pins.take(bus, "sda", field, output=True)
+        bus["freq_hz"] = _num(bus, "freq_hz", field, 10000, 1000000, 400000, False)
+    elif kind == "spi":
+        _get(bus, "id", field, "int")
+        pins.take(bus, "sck", field, output=True)
+        pins.take(bus, "mosi", field, output=True)
+        pins.take(bus, "miso", field)
+        bus["baud"] = _num(bus, "baud", field, 100000, 5000000, 1000000, False)
+    else:
+        pins.take(bus, "pin", field, output=True)
+
+
+def _bus_ref(obj, field, buses, kind):
+    name = _get(obj, "bus", field, "str")
+    if name not in buses:
+        raise BoardError(field + "bus", "no bus named {!r}".format(name))
+    if buses[name]["type"] != kind:
+        raise BoardError(field + "bus", "{!r} is not a {} bus".format(name, kind))
+    return name
+
+
+def _check_sensor(sensor, field, pins, buses):
+    if type(sensor) is not dict:
+        raise BoardError(field[:-1], "must be an object")
+    kind = _get(sensor, "type", field, "str")
+    if kind not in SENSORS:
+        raise BoardError(field + "type", "unknown sensor type {!r}".format(kind))
+    if kind == "ds18b20":
+        _bus_ref(sensor, field, buses, "onewire")
+        rom = _get(sensor, "rom", field, "str")
+        if len(rom) != 16 or any(c not in "0123456789abcdefABCDEF" for c in rom):
+            raise BoardError(field + "rom", "must be 16 hex digits")
+        if rom[:2] != "28":
+            raise BoardError(field + "rom", "family code {} is not a DS18B20 (28)".format(
+                rom[:2]))
+    elif kind == "max31865_pt1000":
+        _bus_ref(sensor, field, buses, "spi")
+        pins.take(sensor, "cs", field, output=True)
+        sensor["r_ref_ohm"] = _num(sensor, "r_ref_ohm", field, 1000, 10000, 4300.0, False)
+    elif kind == "ntc_adc":
+        pins.take(sensor, "pin", field, adc=True)
+        sensor["r_series_ohm"] = _num(sensor, "r_series_ohm", field, 100, 1e6, 10000.0, False)
+        sensor["beta"] = _num(sensor, "beta", field, 1000, 10000, 3950.0, False)
+    elif kind == "pressure_4_20ma":
+        pins.take(sensor, "pin", field, adc=True)
+        rng = _get(sensor, "range_kpa", field, "list")
+        if len(rng) != 2 or not all(type(x) in (int, float) for x in rng) or rng[0] >= rng[1]:
+            raise BoardError(field + "range_kpa", "must be [low, high] with low < high")
+        sensor["shunt_ohm"] = _num(sensor, "shunt_ohm", field, 50, 500, 150.0, False)
+
+
+def _typed(valve, key, field, kinds):
+    """(sub-object, its field prefix, its type) of valve[key], the type one of kinds."""
+    sub = _get(valve, key, field, "obj")
+    subfield = field + key + "."
+    kind = _get(sub, "type", subfield, "str")
+    if kind not in kinds:
+        raise BoardError(subfield + "type", "unknown {} type {!r}".format(key, kind))
+    return sub, subfield, kind
+
+
+def _check_valve(valve, field, pins, buses, sensors, encoders):
+    act, afield, kind = _typed(valve, "actuator", field, ACTUATORS)
+    if kind == "hbridge":
+        pins.take(act, "in1", afield, output=True)
+        pins.take(act, "in2", afield, output=True)
+        act["duty_pct"] = _num(act, "duty_pct", afield, 10, 100, 100, False)
+        act["slow_duty_pct"] = _num(act, "slow_duty_pct", afield, 10, 100, 50, False)
+        act["freq_hz"] = _num(act, "freq_hz", afield, 100, 40000, 1000, False)
+    elif kind == "relays3pt":
+        pins.take(act, "open", afield, output=True)
+        pins.take(act, "close", afield, output=True)
+        act["dead_ms"] = _num(act, "dead_ms", afield, 50, 5000, 300, False)
+    fb, ffield, kind = _typed(valve, "feedback", field, FEEDBACKS)
+    if kind == "as5600":
+        name = _bus_ref(fb, ffield, buses, "i2c")
+        # the AS5600 has one fixed address: one encoder per I2C bus
+        if name in encoders:
+            raise BoardError(ffield + "bus", "{!r} already has an AS5600 ({})".format(
+                name, encoders[name]))
+        encoders[name] = field[:-1]
+    elif kind == "pot_adc":
+        pins.take(fb, "pin", ffield, adc=True)
+        fb["span_deg"] = _num(fb, "span_deg", ffield, 30, 360, 270.0, False)
+    probe = _get(valve, "return_probe", field, "str")
+    if probe not in sensors:
+        raise BoardError(field + "return_probe", "no sensor named {!r}".format(probe))
+    valve["stroke_s"] = _num(valve, "stroke_s", field, 2, 600)
+    closed = _num(valve, "angle_closed_deg", field, 0, 360)
+    opened = _num(valve, "angle_open_deg", field, 0, 360)
+    if closed == opened:
+        raise BoardError(field + "angle_open_deg", "equals angle_closed_deg")
+    valve["backlash_pct"] = _num(valve, "backlash_pct", field, 0, 10, 0.0, False)
+    valve["failsafe_opening_pct"] = _num(valve, "failsafe_opening_pct", field, 0, 100, None,
+                                         False)
