@@ -50,11 +50,14 @@ def water_capacity_w_k(flow_m3h) -> np.ndarray:
     )
 
 
-def solve_return(flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT):
+def solve_return(
+    flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT, bisections=_BISECTIONS
+):
     """(t_return_c, heat_w) per household for water entering at t_supply_c.
 
     No flow, or supply no warmer than the room, gives no heat and a return equal to the room
-    temperature (no flow) or to the supply (cold supply).
+    temperature (no flow) or to the supply (cold supply). ``bisections`` halvings of the
+    interval (Ts - t_room) set the accuracy: 30 leave well under a microkelvin.
     """
     flow = np.asarray(flow_m3h, dtype=float)
     ts, troom, qn = np.broadcast_arrays(
@@ -66,7 +69,7 @@ def solve_return(flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT)
     active = (gc > 0) & (ts > troom)
     lo = troom.copy()
     hi = ts.copy()
-    for _ in range(_BISECTIONS):
+    for _ in range(bisections):
         mid = 0.5 * (lo + hi)
         excess = gc * (ts - mid) - output_w(qn, ts, mid, troom, exponent)
         # excess falls as the return rises: a positive excess means the root lies above mid.
@@ -74,5 +77,40 @@ def solve_return(flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT)
         hi = np.where(excess > 0, hi, mid)
     t_return = 0.5 * (lo + hi)
     t_return = np.where(active, t_return, np.where(gc > 0, ts, troom))
+    heat = np.where(active, gc * (ts - t_return), 0.0)
+    return t_return, heat
+
+
+def solve_return_fast(flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT,
+                      iterations=12):
+    """Same answer as :func:`solve_return` by Newton's method in a log variable (the
+    simulator's hot path, about 5x faster).
+
+    With a = Ts - t_room and y = ln(a / (Tr - t_room)) > 0 the heat balance
+    G*c*a*(1 - e^-y) = Q_n*(a*(1 - e^-y)/(y*dT_n))^n becomes
+    phi(s) = ln(Q_n (a/dT_n)^n / (G c a)) + (n-1) ln(1 - e^-y) - n s = 0 with s = ln y,
+    strictly decreasing in s with slope between -n and -1: Newton converges from
+    s = ln(Q_n (a/dT_n)^n / (G c a)) in a handful of steps.
+    """
+    flow = np.asarray(flow_m3h, dtype=float)
+    ts = np.broadcast_to(np.asarray(t_supply_c, dtype=float), flow.shape)
+    troom = np.broadcast_to(np.asarray(t_room_c, dtype=float), flow.shape)
+    qn = np.broadcast_to(np.asarray(q_nominal_w, dtype=float), flow.shape)
+    gc = water_capacity_w_k(np.maximum(flow, 0.0))
+    a = ts - troom
+    active = (gc > 0) & (a > 0)
+    a_s = np.where(active, a, 1.0)
+    gc_s = np.where(active, gc, 1.0)
+    c = np.log(np.maximum(qn, 1e-300)) + exponent * np.log(a_s / NOMINAL_DT_K) - np.log(gc_s * a_s)
+    s = np.clip(c, -30.0, 5.0)
+    n1 = exponent - 1.0
+    for _ in range(iterations):
+        y = np.exp(s)
+        em1 = np.expm1(-y)  # e^-y - 1 = -(1 - e^-y)
+        phi = c + n1 * np.log(-em1) - exponent * s
+        dphi = n1 * y / np.expm1(y) - exponent
+        s = np.clip(s - phi / dphi, -30.0, 5.0)
+    y = np.exp(s)
+    t_return = np.where(active, troom + a_s * np.exp(-y), np.where(gc > 0, ts, troom))
     heat = np.where(active, gc * (ts - t_return), 0.0)
     return t_return, heat

@@ -1,0 +1,94 @@
+"""The host-strategy hook of the simulator, and the equalisation strategy plugged into it.
+
+A strategy sees what the host would see, nothing more: each board's latest telemetry record
+(probe readings, openings, targets: edge.app.App.telemetry's shape), the entrance heat
+meters' flow readings and the asset registry's household types. It returns new targets per
+board in the protocol's desired-targets shape, and may ask the station for a pump speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from host.strategy.equalise import StrategySettings, ValveReading, balance_station
+
+Targets = dict[str, dict[str, dict[str, Any]]]  # unit -> valve id -> {"t_return_c", ...}
+
+
+@dataclass
+class HostDecision:
+    """New targets by board (only boards that change), and an optional pump speed ratio."""
+
+    targets: Targets = field(default_factory=dict)
+    pump_speed: float | None = None
+
+
+class HostStrategy(Protocol):
+    """What the runner calls every ``period_s`` of simulated time."""
+
+    period_s: float
+
+    def decide(
+        self, now_s: float, records: Mapping[str, dict[str, Any]],
+        meter_flow_m3h: Mapping[str, float],
+    ) -> HostDecision: ...
+
+
+def _centred(offsets: Mapping[str, float]) -> dict[str, float]:
+    """Offsets ("unit/valve" -> °C) shifted to a zero mean within each unit.
+
+    equalise sets every target to the group's mean return plus the valve's offset, so offsets
+    whose mean is not zero move the whole group's targets by that mean every period: with the
+    exposed flats' negative offsets the group ratchets down until every valve is nearly shut
+    and every flat is cold (the simulator shows it: ``centre_offsets=False``)."""
+    by_unit: dict[str, list[float]] = {}
+    for key, x in offsets.items():
+        by_unit.setdefault(key.split("/", 1)[0], []).append(x)
+    mean = {u: sum(xs) / len(xs) for u, xs in by_unit.items()}
+    return {key: x - mean[key.split("/", 1)[0]] for key, x in offsets.items()}
+
+
+class EqualiseStrategy:
+    """host.strategy.equalise on the boards' telemetry: entrance returns equalised across the
+    station (weighted by heat-meter flow), household returns within each entrance, with a
+    household-type offset (exposed flats get a lower target relative to their neighbours),
+    centred per entrance (see :func:`_centred`)."""
+
+    def __init__(self, household_offset_c: Mapping[str, float] | None = None,
+                 period_s: float = 1800.0, settings: StrategySettings | None = None,
+                 centre_offsets: bool = True):
+        self.period_s = period_s
+        self.settings = settings or StrategySettings()
+        self.offsets = dict(household_offset_c or {})
+        if centre_offsets:
+            self.offsets = _centred(self.offsets)
+
+    def decide(
+        self, now_s: float, records: Mapping[str, dict[str, Any]],
+        meter_flow_m3h: Mapping[str, float],
+    ) -> HostDecision:
+        entrances: list[ValveReading] = []
+        households: dict[str, list[ValveReading]] = {}
+        for unit, rec in records.items():
+            for v in rec["valves"]:
+                is_entrance = v["id"] == "entrance"
+                reading = ValveReading(
+                    unit=unit,
+                    valve=v["id"],
+                    t_return_c=v["t_return_c"],
+                    flow_m3h=meter_flow_m3h.get(unit) if is_entrance else None,
+                    measured_at_s=float(rec["ts_s"]),
+                    target_c=v["target_c"],
+                    offset_c=0.0 if is_entrance else self.offsets.get(f"{unit}/{v['id']}", 0.0),
+                )
+                if is_entrance:
+                    entrances.append(reading)
+                else:
+                    households.setdefault(unit, []).append(reading)
+        out = HostDecision()
+        for d in balance_station(entrances, households, now_s, self.settings):
+            if d.changed and d.new_target_c is not None:
+                out.targets.setdefault(d.unit, {})[d.valve] = {"t_return_c": d.new_target_c}
+        return out

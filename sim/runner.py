@@ -1,0 +1,246 @@
+"""In-process run: plant and virtual boards on one simulated clock, faster than real time.
+
+Every plant step of ``dt_s``: the plant takes the valves' stem positions, solves and shows its
+state at the step's start (sim.plant); each board's probes read that state (zero-order hold)
+while the real edge program runs through the step on its own clock (sim.virtual_board); a
+host strategy, if any, decides new targets every ``period_s`` from the boards' telemetry and
+the heat meters; probe faults are switched on and off by the seeded schedule (sim.devices).
+
+Control modes: ``none`` (no boards: valves stay at their initial openings, the unbalanced
+estate as the operator runs it), ``local`` (boards hold their fixed targets), ``equalise``
+(boards plus sim.host_strategy.EqualiseStrategy).
+
+The result holds time series (every ``record_every_s``), the metrics (sim.metrics) over the
+window after ``warmup_s``, the energy ledger and timings. It is ground truth: tests and
+benchmarks read it, the strategy never does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.devices import FaultSchedule, HeatMeter
+from sim.host_strategy import EqualiseStrategy, HostStrategy
+from sim.metrics import MetricsAccumulator, energy_balance
+from sim.plant import EnergyLedger, Plant, PlantOutputs
+from sim.scenario import Scenario
+from sim.virtual_board import EPOCH_S, VirtualBoard
+
+#: Exposed flats get this much lower a return target from the equalising strategy (°C).
+TYPE_OFFSET_C = {"top": -2.0, "gable": -1.5, "top_gable": -3.0, "unheated_neighbours": -1.5}
+_MAX_BOARD_VALVES = 33
+
+
+@dataclass
+class Series:
+    """Time series every ``record_every_s``; 2-D arrays are (n_records, n_elements)."""
+
+    time_s: np.ndarray
+    t_out_c: np.ndarray
+    t_supply_station_c: np.ndarray
+    t_return_station_c: np.ndarray
+    pump_flow_m3h: np.ndarray
+    pump_head_m: np.ndarray
+    pump_speed: np.ndarray
+    t_room_c: np.ndarray
+    t_return_household_c: np.ndarray
+    household_flow_m3h: np.ndarray
+    household_opening: np.ndarray
+    t_return_entrance_c: np.ndarray
+    entrance_flow_m3h: np.ndarray
+    entrance_opening: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, n_e: int, n_h: int) -> Series:
+        one = {k: np.zeros(n) for k in ("time_s", "t_out_c", "t_supply_station_c",
+                                        "t_return_station_c", "pump_flow_m3h", "pump_head_m",
+                                        "pump_speed")}
+        hh = {k: np.zeros((n, n_h), dtype=np.float32) for k in (
+            "t_room_c", "t_return_household_c", "household_flow_m3h", "household_opening")}
+        ent = {k: np.zeros((n, n_e), dtype=np.float32) for k in (
+            "t_return_entrance_c", "entrance_flow_m3h", "entrance_opening")}
+        return cls(**one, **hh, **ent)
+
+    def put(self, i: int, out: PlantOutputs, ent_open: np.ndarray, hh_open: np.ndarray) -> None:
+        fl = out.flows
+        self.time_s[i] = out.time_s
+        self.t_out_c[i] = out.t_out_c
+        self.t_supply_station_c[i] = out.t_supply_station_c
+        self.t_return_station_c[i] = out.t_return_station_c
+        self.pump_flow_m3h[i] = fl.pump_flow_m3h
+        self.pump_head_m[i] = fl.pump_head_m
+        self.pump_speed[i] = out.pump_speed
+        self.t_room_c[i] = out.t_room_c
+        self.t_return_household_c[i] = out.t_return_household_c
+        self.household_flow_m3h[i] = fl.household_flow_m3h
+        self.household_opening[i] = hh_open
+        self.t_return_entrance_c[i] = out.t_return_entrance_c
+        self.entrance_flow_m3h[i] = fl.entrance_flow_m3h
+        self.entrance_opening[i] = ent_open
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **vars(self))
+
+
+@dataclass
+class RunResult:
+    """What a run produced (ground truth included)."""
+
+    scenario: str
+    seed: int
+    days: float
+    control: str
+    series: Series
+    metrics: dict[str, Any]
+    ledger: EnergyLedger
+    balance: dict[str, float]
+    wall_s: float
+    steps: int
+    hydraulic_solves: int
+    hydraulic_iterations: int
+    board_events: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Metrics, balance and run figures as one flat dict (JSON-ready)."""
+        return {
+            "scenario": self.scenario, "seed": self.seed, "days": self.days,
+            "control": self.control, **self.metrics, **self.balance,
+            "wall_s": self.wall_s, "steps": self.steps,
+            "steps_per_s": self.steps / max(self.wall_s, 1e-9),
+            "hydraulic_solves": self.hydraulic_solves,
+            "hydraulic_iterations": self.hydraulic_iterations,
+            "board_events": self.board_events,
+        }
+
+
+def make_boards(scn: Scenario, root: str) -> tuple[list[VirtualBoard], list[np.ndarray]]:
+    """One board per entrance; the household indices of each board's household valves."""
+    net = scn.estate.network
+    bs = scn.boards
+    rng = np.random.default_rng([scn.seed, 7])
+    hh_of = {e.id: [] for e in net.entrances}  # type: dict[str, list[int]]
+    for i, h in enumerate(net.households):
+        hh_of[h.entrance].append(i)
+    boards, idx = [], []
+    period_ms = int(bs.config.get("control_period_s", 300)) * 1000
+    for e in net.entrances:
+        mine = hh_of[e.id] if bs.household_valves else []
+        mine = mine[: _MAX_BOARD_VALVES - 1]
+        ids = ["entrance"] + [net.households[i].id.removeprefix(e.id) for i in mine]
+        targets = {"entrance": bs.entrance_target_c}
+        targets.update({vid: bs.household_target_c for vid in ids[1:]})
+        folder = Path(root) / e.id
+        folder.mkdir(parents=True, exist_ok=True)
+        boards.append(VirtualBoard(
+            e.id, ids, scn.devices, rng, str(folder) + "/", bs.initial_opening_pct, targets,
+            bs.sample_period_ms, bs.failsafe_opening_pct, bs.config or None,
+            phase_ms=int(rng.integers(0, period_ms)),
+        ))
+        idx.append(np.array(mine, dtype=np.int64))
+    return boards, idx
+
+
+def step_boards(
+    boards: list[VirtualBoard], hh_idx: list[np.ndarray], out: PlantOutputs, end_ms: int,
+    ent_open: np.ndarray, hh_open: np.ndarray, faults: list[FaultSchedule] | None = None,
+) -> None:
+    """Show every board the plant's state, run it to ``end_ms``, read its valves back into
+    ``ent_open`` / ``hh_open`` (in place)."""
+    fl = out.flows
+    for i, b in enumerate(boards):
+        hi = hh_idx[i]
+        t_ret = np.concatenate(([out.t_return_entrance_c[i]], out.t_return_household_c[hi]))
+        b.set_readings(t_ret, out.t_supply_entrance_c[i], fl.entrance_p_supply_kpa[i],
+                       fl.entrance_p_return_kpa[i])
+        if faults is not None:
+            b.apply_faults(faults[i].active(out.time_s))
+        b.run_until(end_ms)
+        x = b.openings()
+        ent_open[i] = x[0]
+        hh_open[hi] = x[1:]
+
+
+def run(
+    scn: Scenario,
+    strategy: HostStrategy | None = None,
+    record_every_s: float = 600.0,
+    warmup_s: float | None = None,
+    cold_hydraulics: bool = False,
+) -> RunResult:
+    """Run ``scn`` for its days in process. ``strategy`` overrides the scenario's control."""
+    t0 = time.perf_counter()
+    net = scn.estate.network
+    dt = scn.dt_s
+    n_steps = int(round(scn.days * 86400.0 / dt))
+    warm = (86400.0 if scn.days > 1.5 else 0.25 * scn.days * 86400.0) if warmup_s is None else (
+        warmup_s)
+    plant = Plant(scn.estate, scn.weather, scn.station, dt, cold_hydraulics)
+    n_e, n_h = plant.n_e, plant.n_h
+    ent_open = np.array([e.valve.opening for e in net.entrances])
+    hh_open = np.array([h.valve.opening if h.valve else 1.0 for h in net.households])
+    rec_every = max(1, int(round(record_every_s / dt)))
+    series = Series.empty(-(-n_steps // rec_every), n_e, n_h)
+    acc = MetricsAccumulator(n_e, n_h)
+    control = scn.control if strategy is None else "strategy"
+    if strategy is None and control == "equalise":
+        offsets = {
+            f"{h.entrance}/{h.id.removeprefix(h.entrance)}": TYPE_OFFSET_C.get(t, 0.0)
+            for h, t in zip(net.households, scn.estate.household_type, strict=True)
+        }
+        strategy = EqualiseStrategy(offsets)
+    rng = np.random.default_rng([scn.seed, 11])
+    meters = HeatMeter(n_e, scn.devices, rng)
+    tmp = tempfile.TemporaryDirectory(prefix="evenheat-sim-")
+    boards: list[VirtualBoard] = []
+    hh_idx: list[np.ndarray] = []
+    faults: list[FaultSchedule] = []
+    records: dict[str, dict[str, Any]] = {}
+    if control != "none":
+        boards, hh_idx = make_boards(scn, tmp.name)
+        faults = [FaultSchedule(len(b.valve_ids), n_steps * dt, scn.devices, rng) for b in boards]
+        for b in boards:
+            b.on_record = records.__setitem__
+    next_host_s = strategy.period_s if strategy is not None else float("inf")
+    try:
+        for k in range(n_steps):
+            out = plant.step(ent_open, hh_open)
+            if k % rec_every == 0:
+                series.put(k // rec_every, out, ent_open, hh_open)
+            if out.time_s >= warm:
+                if acc.ledger_start is None:
+                    acc.ledger_start = EnergyLedger(**vars(plant.ledger))
+                acc.add(out, dt)
+            end_ms = int(round((k + 1) * dt * 1000.0))
+            fl = out.flows
+            step_boards(boards, hh_idx, out, end_ms, ent_open, hh_open, faults)
+            now_s = (k + 1) * dt
+            if strategy is not None and now_s >= next_host_s:
+                next_host_s += strategy.period_s
+                flows = meters.flow_m3h(fl.entrance_flow_m3h)
+                meter = {e.id: float(g) for e, g in zip(net.entrances, flows, strict=True)}
+                decision = strategy.decide(EPOCH_S + now_s, records, meter)
+                by_unit = {b.unit: b for b in boards}
+                for unit, targets in decision.targets.items():
+                    board = by_unit[unit]
+                    board.app.apply_targets(targets, board.app.targets_version + 1)
+                if decision.pump_speed is not None:
+                    plant.speed_override = decision.pump_speed
+    finally:
+        tmp.cleanup()
+    events: dict[str, int] = {}
+    for b in boards:
+        for name in b.app.events.names():
+            events[name] = events.get(name, 0) + 1
+    return RunResult(
+        scenario=scn.name, seed=scn.seed, days=scn.days, control=control, series=series,
+        metrics=acc.summary(plant.ledger), ledger=plant.ledger,
+        balance=energy_balance(plant.ledger), wall_s=time.perf_counter() - t0,
+        steps=n_steps, hydraulic_solves=plant.flows.solves,
+        hydraulic_iterations=plant.flows.iterations, board_events=events,
+    )

@@ -1,0 +1,161 @@
+"""Scenario files (sim/scenarios/NAME.json) → a seeded estate, weather, station and devices.
+
+A scenario file holds only parameters; everything else is drawn from its seed (or the seed
+given on the command line), so the same file and seed give the same run:
+
+    {"name": "tiny", "seed": 1, "days": 2, "dt_s": 60,
+     "estate":  {EstateSpec fields},          "station": {StationSettings fields},
+     "weather": {"synthetic": {weather.synthetic_winter keywords}} | {"csv": "file.csv"},
+     "devices": {DeviceSpec fields},          "boards":  {BoardSettings fields},
+     "control": "none" | "local" | "equalise"}
+
+Unknown fields are errors (they are usually typos).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sim.devices import DeviceSpec
+from sim.estate import Estate, EstateSpec, build_estate
+from sim.station import StationSettings
+from sim.weather import Weather, load_csv, synthetic_winter
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+CONTROLS = ("none", "local", "equalise")
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    """Virtual boards: which valves they drive and how they start."""
+
+    household_valves: bool = False  # a motorised valve per household on the entrance's board
+    initial_opening_pct: float = 100.0  # every valve, before any control
+    entrance_target_c: float = 40.0
+    household_target_c: float = 40.0
+    sample_period_ms: int = 60_000
+    failsafe_opening_pct: float = 40.0
+    config: dict[str, Any] = field(default_factory=dict)  # edge config fields (protocol names)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs, built from a file and a seed."""
+
+    name: str
+    seed: int
+    days: float
+    dt_s: float
+    control: str
+    estate: Estate
+    weather: Weather
+    station: StationSettings
+    devices: DeviceSpec
+    boards: BoardSettings
+
+
+def _typed(cls: type, data: dict[str, Any], where: str) -> Any:  # noqa: ANN401
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def scenario_path(name_or_path: str) -> Path:
+    """A scenario file by name (sim/scenarios/NAME.json) or path."""
+    p = Path(name_or_path)
+    if p.suffix == ".json" or p.exists():
+        return p
+    return SCENARIO_DIR / f"{name_or_path}.json"
+
+
+def available() -> list[str]:
+    """Names of the bundled scenarios."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.json"))
+
+
+def load_scenario(
+    name_or_path: str, seed: int | None = None, days: float | None = None
+) -> Scenario:
+    """Read a scenario file and build it (``seed``/``days`` override the file's)."""
+    path = scenario_path(name_or_path)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        known = ", ".join(available())
+        raise ScenarioError(f"{path}: {exc.strerror} (bundled scenarios: {known})") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid JSON: {exc}") from None
+    return build_scenario(doc, seed, days, where=str(path), base=path.parent)
+
+
+def build_scenario(
+    doc: dict[str, Any], seed: int | None = None, days: float | None = None,
+    where: str = "scenario", base: Path | None = None,
+) -> Scenario:
+    """Build a scenario from its decoded document."""
+    top = {"name", "seed", "days", "dt_s", "estate", "station", "weather", "devices", "boards",
+           "control", "description"}
+    unknown = sorted(set(doc) - top)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    seed = int(doc.get("seed", 0) if seed is None else seed)
+    days = float(doc.get("days", 1.0) if days is None else days)
+    if days <= 0:
+        raise ScenarioError(f"{where}: days must be positive, got {days}")
+    dt_s = float(doc.get("dt_s", 60.0))
+    if not 1.0 <= dt_s <= 600.0:
+        raise ScenarioError(f"{where}.dt_s: must be within 1..600 s, got {dt_s}")
+    control = str(doc.get("control", "local"))
+    if control not in CONTROLS:
+        raise ScenarioError(f"{where}.control: {control!r} is not one of {', '.join(CONTROLS)}")
+    espec = _typed(EstateSpec, doc.get("estate", {}), f"{where}.estate")
+    station = _typed(StationSettings, doc.get("station", {}), f"{where}.station")
+    station = replace(
+        station,
+        t_out_design_c=espec.t_out_design_c,
+        t_supply_design_c=espec.t_supply_design_c,
+        t_return_design_c=espec.t_return_design_c,
+    )
+    devices = _typed(DeviceSpec, doc.get("devices", {}), f"{where}.devices")
+    boards = _typed(BoardSettings, doc.get("boards", {}), f"{where}.boards")
+    estate = build_estate(espec, seed, str(doc.get("name", "scenario")))
+    x = boards.initial_opening_pct / 100.0
+    net = estate.network.with_openings(
+        {e.id: x for e in estate.network.entrances},
+        {h.id: (x if boards.household_valves else 1.0) for h in estate.network.households},
+    )
+    estate = replace(estate, network=net)
+    weather = _weather(doc.get("weather", {}), days, seed, f"{where}.weather", base)
+    return Scenario(str(doc.get("name", "scenario")), seed, days, dt_s, control, estate,
+                    weather, station, devices, boards)
+
+
+def _weather(spec: dict[str, Any], days: float, seed: int, where: str,
+             base: Path | None) -> Weather:
+    if "csv" in spec:
+        path = Path(spec["csv"])
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        w = load_csv(path)
+        if w.duration_s < days * 86400.0:
+            raise ScenarioError(f"{where}: the file covers {w.duration_s / 86400:.1f} days, "
+                                f"the run {days} days")
+        return w
+    kw = spec.get("synthetic", {})
+    try:
+        return synthetic_winter(days + 1.0, seed, **kw)
+    except TypeError as exc:
+        raise ScenarioError(f"{where}.synthetic: {exc}") from None
