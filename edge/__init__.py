@@ -2,7 +2,8 @@
 
 It positions the entrance valve and household valves from angle feedback, samples return-water
 and supply probes and entrance pressures with filtering and plausibility, and runs one PI loop
-per valve on return temperature (vectorised with ulab) so the board balances on its own.
+per valve on return temperature (vectorised with ulab) so the board balances on its own; with
+a unit configuration it joins the host over MQTT and never loses a record.
 
 Modules, one concern each (nothing runs at import; `edge.main.main()` builds everything):
   hal        the hardware interface the program uses, and fault codes
@@ -24,7 +25,14 @@ Modules, one concern each (nothing runs at import; `edge.main.main()` builds eve
   supervisor watchdog feeding and heap reporting
   safemode   boot counter of crashes
   app        ties it together
-  main       entry point on a board
+  connected  the app joined to the host: link, outbox, desired state, record sequence
+  link       the MQTT session: reconnect with back-off and jitter, last will, resubscribe
+  outbox     bounded offline outbox on flash, replayed in order on reconnect
+  desired    desired targets and config: apply if newer and valid, acknowledge
+  timesync   NTP at boot and periodically, drift check
+  modbus     RS-485 Modbus RTU master
+  household_valves  household valves on RS-485, by device profile (boards/profiles/)
+  main       entry point on a board: builds everything, joins the host when configured
 """
 
 VERSION = (0, 1, 0)

@@ -21,28 +21,20 @@ def main(board_file=BOARD_FILE, fs_root=FS_ROOT):
     micropython.alloc_emergency_exception_buf(100)
     import machine
 
-    from edge import boarddef, hwbuild, platform
-    from edge.app import App
+    from edge import boarddef
     from edge.clock import BoardClock
     from edge.events import EventLog
-    from edge.safemode import BootCounter
 
     clock = BoardClock()
     events = EventLog(clock)
     try:
-        board = boarddef.load(board_file)
+        app, _board_link = build(board_file, fs_root, clock, events)
     except boarddef.BoardError as exc:
         print(exc)
         events.emit("board_invalid", "alarm", None, None, str(exc))
         _idle_safe(clock, exc)
         return
-    wdt = machine.WDT(timeout=board["watchdog_ms"])
-    boot = BootCounter(fs_root + "boot.json", events)
-    safe = boot.boot(platform.reset_cause())
-    hw = hwbuild.build(board, clock)
-    hw.watchdog = wdt
-    hw.fs_root = fs_root
-    app = App(board, hw, events, safe_mode=safe, boot=boot)
+    hw = app.hw
     try:
         while True:
             clock.sleep_ms(min(app.poll(), 100))
@@ -56,6 +48,30 @@ def main(board_file=BOARD_FILE, fs_root=FS_ROOT):
         else:
             print(repr(exc))
         machine.reset()
+
+
+def build(board_file, fs_root, clock, events):
+    """The running board: (app, board_link). Raises boarddef.BoardError before touching any
+    pin when the board definition is broken.
+
+    board_link is the MQTT side (edge.connected) when flash.sh wrote unit.json, else None:
+    the board then balances alone on its local configuration.
+    """
+    import machine
+
+    from edge import boarddef, connected, hwbuild, platform
+    from edge.app import App
+    from edge.safemode import BootCounter
+
+    board = boarddef.load(board_file)
+    wdt = machine.WDT(timeout=board["watchdog_ms"])
+    boot = BootCounter(fs_root + "boot.json", events)
+    safe = boot.boot(platform.reset_cause())
+    hw = hwbuild.build(board, clock)
+    hw.watchdog = wdt
+    hw.fs_root = fs_root
+    app = App(board, hw, events, safe_mode=safe, boot=boot)
+    return app, connected.attach(app, board, fs_root)
 
 
 def _idle_safe(clock, reason):

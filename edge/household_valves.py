@@ -1,0 +1,316 @@
+"""Household valves on the RS-485 bus, each described by a device profile (boards/profiles/).
+
+A profile is data: which register holds what, with which function code, data type, scaling,
+byte order and word order (boards/profiles/README.md). Any valve whose registers a profile
+describes joins the bus by adding a JSON file; no code changes.
+
+`HouseholdValves.poll(budget_ms)` runs a slice of the bus work and returns within about the
+budget (plus at most one transaction): per valve in turn, it writes the commanded opening when
+it changed and reads return temperature and measured opening. Each valve keeps its own health:
+after `dead_after` failed polls in a row it is isolated (reported, skipped) and probed again
+only every `probe_ms`, once and without retries, so a dead or babbling slave costs the others
+and the control loop almost nothing. Units: degC, percent opening, ms.
+"""
+
+import struct
+
+from edge import modbus
+
+_TYPES = {"int16": (1, ">h"), "uint16": (1, ">H"), "int32": (2, ">i"), "uint32": (2, ">I"),
+          "float32": (2, ">f")}
+_READ_POINTS = ("t_return_c", "opening_meas_pct")
+_WRITE_POINT = "opening_cmd_pct"
+_MAX_BLOCK = 32  # registers read in one transaction at most
+
+
+def _fail(name, field, why):
+    raise ValueError("profile {}: {} {}".format(name, field, why))
+
+
+class Profile:
+    """A validated device profile (see boards/profiles/README.md)."""
+
+    def __init__(self, doc):
+        name = doc.get("profile") if type(doc) is dict else None
+        if type(name) is not str or not name:
+            raise ValueError("profile: missing its name (field profile)")
+        self.name = name
+        self.byte_order = doc.get("byte_order", "big")
+        self.word_order = doc.get("word_order", "big")
+        for field, value in (("byte_order", self.byte_order), ("word_order", self.word_order)):
+            if value not in ("big", "little"):
+                _fail(name, field, "must be big or little")
+        self.register_base = doc.get("register_base", 0)
+        if self.register_base not in (0, 1):
+            _fail(name, "register_base", "must be 0 or 1")
+        self.timeout_ms = doc.get("timeout_ms", 100)
+        self.retries = doc.get("retries", 1)
+        points = doc.get("points")
+        if type(points) is not dict:
+            _fail(name, "points", "must be an object")
+        self.points = {}
+        for key in _READ_POINTS + (_WRITE_POINT,):
+            if key not in points:
+                _fail(name, "points." + key, "is missing")
+            self.points[key] = self._point(name, key, points[key])
+        for key in _READ_POINTS:
+            if self.points[key]["fc"] not in (3, 4):
+                _fail(name, "points.{}.fc".format(key), "must be 3 or 4 (read)")
+        wfc = self.points[_WRITE_POINT]["fc"]
+        if wfc not in (6, 16):
+            _fail(name, "points.opening_cmd_pct.fc", "must be 6 or 16 (write)")
+        if wfc == 6 and self.points[_WRITE_POINT]["words"] != 1:
+            _fail(name, "points.opening_cmd_pct", "32-bit values need function 16")
+        self.blocks = self._blocks()
+
+    def _point(self, name, key, p):
+        where = "points." + key
+        if type(p) is not dict:
+            _fail(name, where, "must be an object")
+        kind = p.get("type", "uint16")
+        if kind not in _TYPES:
+            _fail(name, where + ".type", "must be one of " + ", ".join(sorted(_TYPES)))
+        reg = p.get("register")
+        if type(reg) is not int or not self.register_base <= reg <= 65535:
+            _fail(name, where + ".register", "must be an integer register number")
+        scale = p.get("scale", 1)
+        offset = p.get("offset", 0)
+        if type(scale) not in (int, float) or scale == 0 or type(offset) not in (int, float):
+            _fail(name, where, "scale must be a non-zero number, offset a number")
+        invalid = p.get("invalid")
+        if invalid is not None and type(invalid) not in (int, float):
+            _fail(name, where + ".invalid", "must be the raw number meaning 'no value'")
+        return {"fc": p.get("fc", 3), "reg": reg - self.register_base,
+                "words": _TYPES[kind][0], "fmt": _TYPES[kind][1], "scale": scale,
+                "offset": offset, "invalid": invalid}
+
+    def _blocks(self):
+        """Read transactions: (fc, first register, count, [point names]); contiguous reads of
+        the same function are merged into one."""
+        blocks = []  # type: list
+        for key in _READ_POINTS:
+            p = self.points[key]
+            for b in blocks:
+                lo = min(b[1], p["reg"])
+                hi = max(b[1] + b[2], p["reg"] + p["words"])
+                if b[0] == p["fc"] and hi - lo <= _MAX_BLOCK:
+                    b[1], b[2] = lo, hi - lo
+                    b[3].append(key)
+                    break
+            else:
+                blocks.append([p["fc"], p["reg"], p["words"], [key]])
+        return blocks
+
+    # --------------------------------------------------------------- value <-> words ----
+
+    def _to_bytes(self, words):
+        raw = bytearray(2 * len(words))
+        order = list(range(len(words)))
+        if self.word_order == "little":
+            order.reverse()
+        for j, i in enumerate(order):
+            w = words[i]
+            hi, lo = w >> 8, w & 0xFF
+            if self.byte_order == "little":
+                hi, lo = lo, hi
+            raw[2 * j] = hi
+            raw[2 * j + 1] = lo
+        return raw
+
+    def _from_bytes(self, raw):
+        n = len(raw) // 2
+        words = [0] * n
+        for j in range(n):
+            hi, lo = raw[2 * j], raw[2 * j + 1]
+            if self.byte_order == "little":
+                hi, lo = lo, hi
+            words[j] = (hi << 8) | lo
+        if self.word_order == "little":
+            words.reverse()
+        return words
+
+    def decode(self, key, words):
+        """Engineering value of point `key` from its registers; None for the invalid marker."""
+        p = self.points[key]
+        raw = struct.unpack(p["fmt"], self._to_bytes(words))[0]
+        if p["invalid"] is not None and raw == p["invalid"]:
+            return None
+        if raw != raw:  # a NaN float32
+            return None
+        return raw * p["scale"] + p["offset"]
+
+    def encode(self, key, value):
+        """Registers that hold `value` for point `key`."""
+        p = self.points[key]
+        raw = (value - p["offset"]) / p["scale"]
+        if p["fmt"] != ">f":
+            raw = int(raw + 0.5) if raw >= 0 else -int(-raw + 0.5)
+        return self._from_bytes(struct.pack(p["fmt"], raw))
+
+
+class Valve:
+    """One household valve on the bus: its profile, address, last readings and health."""
+
+    def __init__(self, vid, addr, profile):
+        if not 1 <= addr <= 247:
+            raise ValueError("household valve {}: Modbus address must be 1..247".format(vid))
+        self.id = vid
+        self.addr = addr
+        self.profile = profile
+        self.t_return_c = None
+        self.opening_meas_pct = None
+        self.command_pct = None  # wanted opening
+        self.written_pct = None  # opening last written successfully
+        self.failures = 0  # consecutive failed polls
+        self.isolated = False
+        self.next_probe_ms = 0
+        self.last_error = ""
+        self.polls = 0
+        self.errors = 0
+
+    def ok(self):
+        return not self.isolated and self.failures == 0 and self.polls > 0
+
+
+class HouseholdValves:
+    """Polls the household valves of one bus.
+
+    master:     edge.modbus.RTUMaster
+    clock:      edge.clock clock
+    valves:     list of Valve
+    emit:       emit(event, severity, valve, value, detail) for isolation and recovery
+    dead_after: failed polls in a row before a valve is isolated
+    probe_ms:   how often an isolated valve is tried again
+    """
+
+    def __init__(self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000):
+        self.master = master
+        self.clock = clock
+        self.valves = valves
+        self.emit = emit
+        self.dead_after = dead_after
+        self.probe_ms = probe_ms
+        self._next = 0
+        self.by_id = {}  # type: dict
+        for v in valves:
+            if v.id in self.by_id:
+                raise ValueError("household valve id {} repeated".format(v.id))
+            self.by_id[v.id] = v
+
+    def command(self, vid, pct):
+        """Set the opening a valve should have (written on its next turn)."""
+        self.by_id[vid].command_pct = min(100.0, max(0.0, float(pct)))
+
+    def poll(self, budget_ms=200):
+        """Poll valves in turn until each was visited once or the budget is spent.
+        Returns how many valves were visited."""
+        clock = self.clock
+        start = clock.ticks_ms()
+        visited = 0
+        n = len(self.valves)
+        while visited < n and clock.ticks_diff(clock.ticks_ms(), start) < budget_ms:
+            v = self.valves[self._next]
+            self._next = (self._next + 1) % n
+            visited += 1
+            if v.isolated and clock.ticks_diff(clock.ticks_ms(), v.next_probe_ms) < 0:
+                continue
+            self._poll_one(v)
+        return visited
+
+    def _poll_one(self, v):
+        master = self.master
+        saved_retries = master.retries
+        saved_timeout = master.timeout_ms
+        master.timeout_ms = v.profile.timeout_ms
+        master.retries = 0 if v.isolated else v.profile.retries
+        v.polls += 1
+        try:
+            self._exchange(v)
+        except modbus.ModbusError as exc:
+            self._failed(v, exc)
+        else:
+            self._succeeded(v)
+        finally:
+            master.retries = saved_retries
+            master.timeout_ms = saved_timeout
+
+    def _exchange(self, v):
+        prof = v.profile
+        if v.command_pct is not None and v.command_pct != v.written_pct:
+            p = prof.points[_WRITE_POINT]
+            words = prof.encode(_WRITE_POINT, v.command_pct)
+            if p["fc"] == 6:
+                self.master.write_register(v.addr, p["reg"], words[0])
+            else:
+                self.master.write_registers(v.addr, p["reg"], words)
+            v.written_pct = v.command_pct
+        for fc, first, count, keys in prof.blocks:
+            regs = self.master.read_registers(v.addr, fc, first, count)
+            for key in keys:
+                p = prof.points[key]
+                at = p["reg"] - first
+                value = prof.decode(key, regs[at : at + p["words"]])
+                if key == "t_return_c":
+                    v.t_return_c = value
+                else:
+                    v.opening_meas_pct = value
+
+    def _failed(self, v, exc):
+        v.errors += 1
+        v.failures += 1
+        v.last_error = "{}: {}".format(type(exc).__name__, exc)
+        now = self.clock.ticks_ms()
+        if v.failures >= self.dead_after:
+            v.t_return_c = None
+            v.opening_meas_pct = None
+            v.written_pct = None  # write it again once the valve answers
+            v.next_probe_ms = self.clock.ticks_add(now, self.probe_ms)
+            if not v.isolated:
+                v.isolated = True
+                self._event("modbus_dead", "alarm", v, v.last_error)
+
+    def _succeeded(self, v):
+        if v.isolated:
+            self._event("modbus_ok", "info", v, "answers again")
+        v.isolated = False
+        v.failures = 0
+
+    def _event(self, name, severity, v, detail):
+        if self.emit is not None:
+            self.emit(name, severity, v.id, v.addr, detail)
+
+    def report(self):
+        """Per valve: readings and health, for telemetry and diagnostics."""
+        out = []
+        for v in self.valves:
+            out.append({"id": v.id, "addr": v.addr, "t_return_c": v.t_return_c,
+                        "opening_meas_pct": v.opening_meas_pct,
+                        "opening_cmd_pct": v.command_pct, "ok": v.ok(),
+                        "isolated": v.isolated, "errors": v.errors,
+                        "last_error": v.last_error})
+        return out
+
+
+def load_profiles(folder):
+    """{name: Profile} from every *.json file in folder (boards/profiles on the board)."""
+    import json
+    import os
+
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            with open(folder + "/" + name) as f:
+                prof = Profile(json.load(f))
+            out[prof.name] = prof
+    return out
+
+
+def build(master, clock, devices, profiles, emit=None, **kw):
+    """HouseholdValves from a unit's device list [{"id", "addr", "profile"}, ...]."""
+    valves = []
+    for d in devices:
+        name = d.get("profile", "generic")
+        if name not in profiles:
+            raise ValueError("household valve {}: no profile {}".format(d.get("id"), name))
+        valves.append(Valve(d["id"], d["addr"], profiles[name]))
+    return HouseholdValves(master, clock, valves, emit, **kw)

@@ -1,0 +1,165 @@
+"""The board's Modbus RTU master (edge/modbus.py, edge/household_valves.py) against pymodbus.
+
+pymodbus plays the household valves on a pseudo-terminal (modbus_pty.py): its framer checks
+the board's requests and CRCs and encodes the replies, its simulator datastore holds the
+registers. Register contents are written here from the vendors' documented layouts with
+struct, independently of the board's profile code. Real time, 9600 baud timing.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+
+import pytest
+
+from edge import household_valves as hv
+from edge import modbus
+from tests.boardcheck import ROOT
+from tests.edge_link.modbus_pty import PymodbusBus, RealClock, device
+
+PROFILES = hv.load_profiles(str(ROOT / "boards" / "profiles"))
+
+
+def words(fmt: str, value, swap_words=False, swap_bytes=False) -> list[int]:
+    raw = struct.pack(fmt, value)
+    if swap_bytes:
+        raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
+    regs = [struct.unpack(">H", raw[i : i + 2])[0] for i in range(0, len(raw), 2)]
+    return regs[::-1] if swap_words else regs
+
+
+def valve_slaves():
+    """Slave 1: generic; 2: float-cdab; 3: permille-swapped; (4: nobody)."""
+    generic = device(1, holding={0: 0}, inputs={0: 412, 1: 655})  # 41.2 degC, 65.5 %
+    t2, o2 = words(">f", 39.75, swap_words=True), words(">f", 22.5, swap_words=True)
+    cdab = device(2, holding={100: t2[0], 101: t2[1], 102: o2[0], 103: o2[1], 200: 0, 201: 0},
+                  inputs={})
+    t3 = words(">h", round((38.5 - 50) / 0.01), swap_bytes=True)[0]
+    o3 = words(">H", 875, swap_bytes=True)[0]
+    swapped = device(3, holding={16: t3, 17: o3, 32: 0}, inputs={})
+    return [generic, cdab, swapped]
+
+
+@pytest.fixture
+def bus():
+    b = PymodbusBus(valve_slaves())
+    yield b
+    b.close()
+
+
+def master_on(bus, **kw):
+    return modbus.RTUMaster(bus.port, RealClock(), baud=9600, **kw)
+
+
+def household(bus, emit=None):
+    devices = [{"id": "hh1", "addr": 1, "profile": "generic"},
+               {"id": "hh2", "addr": 2, "profile": "float-cdab"},
+               {"id": "hh3", "addr": 3, "profile": "permille-swapped"},
+               {"id": "hh4", "addr": 4, "profile": "generic"}]  # not on the bus
+    return hv.build(master_on(bus, timeout_ms=100), RealClock(), devices, PROFILES, emit=emit,
+                    dead_after=2, probe_ms=60_000)
+
+
+def test_pymodbus_accepts_requests_and_replies_decode(bus):
+    m = master_on(bus)
+    assert m.read_registers(1, 4, 0, 2) == [412, 655]
+    m.write_register(1, 0, 377)
+    assert bus.registers(1, 3, 0, 1) == [377]
+    m.write_registers(2, 200, [0x1234, 0xABCD])
+    assert bus.registers(2, 3, 200, 2) == [0x1234, 0xABCD]
+    exc = pytest.raises(modbus.SlaveException, m.read_registers, 1, 4, 500, 2)
+    assert exc.value.code == 2  # pymodbus: illegal data address
+    assert m.stats["crc_errors"] == 0 and m.stats["timeouts"] == 0
+
+
+def test_three_vendor_profiles_and_a_dead_slave(bus):
+    events = []
+    valves = household(bus, emit=lambda *a: events.append(a))
+    valves.command("hh1", 33.3)
+    valves.command("hh2", 71.25)
+    valves.command("hh3", 12.3)
+    timings = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        valves.poll(budget_ms=2000)
+        timings.append(time.monotonic() - t0)
+    r = {v["id"]: v for v in valves.report()}
+    assert r["hh1"]["t_return_c"] == pytest.approx(41.2)
+    assert r["hh1"]["opening_meas_pct"] == pytest.approx(65.5)
+    assert r["hh2"]["t_return_c"] == 39.75 and r["hh2"]["opening_meas_pct"] == 22.5
+    assert r["hh3"]["t_return_c"] == pytest.approx(38.5)
+    assert r["hh3"]["opening_meas_pct"] == pytest.approx(87.5)
+    # What pymodbus holds after the board's writes, decoded by the vendors' layouts.
+    assert bus.registers(1, 3, 0, 1) == [333]
+    cdab = bus.registers(2, 3, 200, 2)
+    assert struct.unpack(">f", struct.pack(">HH", cdab[1], cdab[0]))[0] == 71.25
+    sw = bus.registers(3, 3, 32, 1)[0]
+    assert ((sw & 0xFF) << 8 | sw >> 8) == 123
+    # The dead slave: isolated after two failed polls, reported, then skipped.
+    assert r["hh4"]["isolated"] and r["hh4"]["t_return_c"] is None
+    assert [e[0] for e in events] == ["modbus_dead"] and events[0][2] == "hh4"
+    assert all(r[k]["ok"] for k in ("hh1", "hh2", "hh3"))
+    t0 = time.monotonic()
+    valves.poll(budget_ms=2000)
+    isolated_pass_s = time.monotonic() - t0
+    assert isolated_pass_s < timings[0], (isolated_pass_s, timings)  # no timeout any more
+    assert isolated_pass_s < 0.5  # three live valves at 9600 baud timing, no timeout
+
+
+def test_crc_errors_are_detected_retried_and_isolate_the_slave(bus):
+    bus.faults[2] = "crc"
+    events = []
+    valves = household(bus, emit=lambda *a: events.append(a))
+    valves.poll(budget_ms=2000)
+    valves.poll(budget_ms=2000)
+    assert valves.master.stats["crc_errors"] >= 4  # two polls, each retried once
+    assert valves.by_id["hh2"].isolated and "CRCError" in valves.by_id["hh2"].last_error
+    assert valves.by_id["hh1"].ok() and valves.by_id["hh3"].ok()
+    bus.faults.pop(2)
+    valves.by_id["hh2"].next_probe_ms = 0  # the probe is due
+    valves.poll(budget_ms=2000)
+    assert valves.by_id["hh2"].ok() and events[-1][0] == "modbus_ok"
+
+
+def test_wrong_address_reply_is_refused(bus):
+    bus.faults[1] = "wrong_addr"
+    m = master_on(bus, retries=0)
+    exc = pytest.raises(modbus.WrongAddress, m.read_registers, 1, 4, 0, 2)
+    assert "from 2" in str(exc.value)
+    assert m.read_registers(3, 3, 16, 2)  # the bus is fine for the others
+
+
+def test_babbling_bus_is_reported_and_polling_resumes(bus):
+    valves = household(bus)
+    bus.faults["bus"] = "babble"
+    time.sleep(0.02)
+    t0 = time.monotonic()
+    visited = valves.poll(budget_ms=300)
+    spent = time.monotonic() - t0
+    # Bounded although the bus never went quiet: the budget plus one babble wait (50 ms),
+    # with room for a loaded machine; a master that waited for silence would never return.
+    assert spent < 0.3 + 0.05 + 0.5, spent
+    assert valves.master.stats["babble_bytes"] > 0
+    assert any("BusBabble" in v.last_error for v in valves.valves[:visited])
+    bus.faults.pop("bus")
+    time.sleep(0.1)
+    for _ in range(3):  # the junk already in the pty is read away within a poll or two
+        for v in valves.valves:
+            v.failures = 0
+            v.isolated = False
+        valves.poll(budget_ms=2000)
+        if valves.by_id["hh1"].ok():
+            break
+    assert valves.by_id["hh1"].ok() and valves.by_id["hh3"].t_return_c == pytest.approx(38.5)
+
+
+def test_profiles_folder_is_valid_and_documented():
+    names = sorted(PROFILES)
+    assert {"generic", "float-cdab", "permille-swapped"} <= set(names)
+    readme = (ROOT / "boards" / "profiles" / "README.md").read_text()
+    for path in (ROOT / "boards" / "profiles").glob("*.json"):
+        doc = json.loads(path.read_text())
+        assert doc["profile"] == path.stem
+        assert doc["profile"] in readme
