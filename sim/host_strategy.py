@@ -36,34 +36,17 @@ class HostStrategy(Protocol):
     ) -> HostDecision: ...
 
 
-def _centred(offsets: Mapping[str, float]) -> dict[str, float]:
-    """Offsets ("unit/valve" -> °C) shifted to a zero mean within each unit.
-
-    equalise sets every target to the group's mean return plus the valve's offset, so offsets
-    whose mean is not zero move the whole group's targets by that mean every period: with the
-    exposed flats' negative offsets the group ratchets down until every valve is nearly shut
-    and every flat is cold (the simulator shows it: ``centre_offsets=False``)."""
-    by_unit: dict[str, list[float]] = {}
-    for key, x in offsets.items():
-        by_unit.setdefault(key.split("/", 1)[0], []).append(x)
-    mean = {u: sum(xs) / len(xs) for u, xs in by_unit.items()}
-    return {key: x - mean[key.split("/", 1)[0]] for key, x in offsets.items()}
-
-
 class EqualiseStrategy:
     """host.strategy.equalise on the boards' telemetry: entrance returns equalised across the
     station (weighted by heat-meter flow), household returns within each entrance, with a
-    household-type offset (exposed flats get a lower target relative to their neighbours),
-    centred per entrance (see :func:`_centred`)."""
+    household-type offset (exposed flats get a lower target relative to their neighbours;
+    the strategy centres offsets per group and trims the level on the valves' openings)."""
 
     def __init__(self, household_offset_c: Mapping[str, float] | None = None,
-                 period_s: float = 1800.0, settings: StrategySettings | None = None,
-                 centre_offsets: bool = True):
+                 period_s: float = 1800.0, settings: StrategySettings | None = None):
         self.period_s = period_s
         self.settings = settings or StrategySettings()
         self.offsets = dict(household_offset_c or {})
-        if centre_offsets:
-            self.offsets = _centred(self.offsets)
 
     def decide(
         self, now_s: float, records: Mapping[str, dict[str, Any]],
@@ -82,6 +65,7 @@ class EqualiseStrategy:
                     measured_at_s=float(rec["ts_s"]),
                     target_c=v["target_c"],
                     offset_c=0.0 if is_entrance else self.offsets.get(f"{unit}/{v['id']}", 0.0),
+                    opening_pct=v["opening_cmd_pct"],
                 )
                 if is_entrance:
                     entrances.append(reading)

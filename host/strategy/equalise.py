@@ -9,6 +9,14 @@ mean similar heat delivered per unit of need (the brochure's 智能回水). Each
    of its entrance's households, plus the household's offset (negative for top-floor and gable
    flats: a lower return means more flow for a flat that loses more heat).
 
+Equalising to the mean alone has no anchor: a throttled valve lowers its return, the mean
+falls, every target follows it down and the valves close a little more each period (the
+simulator shows the whole station drifting shut). So the level is trimmed on the valves'
+openings, as trim-and-respond does for air handlers: while the most open valve of a group is
+below `open_valve_pct`, the group's targets rise (a higher return target opens valves) until
+it is nearly fully open. The group then throttles as little as it can, and offsets are centred
+on the group so that they shift valves against each other, never the group's level.
+
 Targets move at most `max_step_c` per period and not at all for changes under `hysteresis_c`,
 so they do not chase noise. A valve whose data are stale or implausible keeps its target, and
 does not count in any mean. Every decision carries its inputs and a reason, for the audit.
@@ -33,6 +41,8 @@ class StrategySettings:
     min_fresh_share: float = 0.5  # fewer fresh entrances than this share: hold everything
     plausible_min_c: float = 5.0  # a return outside this range is a sensor problem, not data
     plausible_max_c: float = 95.0
+    open_valve_pct: float = 90.0  # the most open valve of a group is kept at least this open
+    trim_c_per_pct: float = 0.1  # level trim per % the most open valve is below that
 
     def __post_init__(self) -> None:
         if self.stale_after_s <= 0 or self.hysteresis_c < 0 or self.max_step_c <= 0:
@@ -54,6 +64,7 @@ class ValveReading:
     measured_at_s: float  # board timestamp of the reading
     target_c: float | None  # the target in force, None if never set
     offset_c: float = 0.0  # operator or household-type offset from the group mean
+    opening_pct: float | None = None  # commanded opening, for the level trim
 
 
 @dataclass(frozen=True)
@@ -92,21 +103,41 @@ def weighted_mean_c(readings: list[ValveReading]) -> float:
     return sum(r.t_return_c for r in readings) / len(readings)  # type: ignore[misc]
 
 
+def level_trim_c(readings: list[ValveReading], settings: StrategySettings) -> float:
+    """How far to raise a group's targets so that its most open valve opens up (0 when some
+    valve is already open enough, or when no opening is known)."""
+    openings = [r.opening_pct for r in readings if r.opening_pct is not None]
+    if not openings:
+        return 0.0
+    shortfall_pct = settings.open_valve_pct - max(openings)
+    if shortfall_pct <= 0:
+        return 0.0
+    return min(settings.max_step_c, settings.trim_c_per_pct * shortfall_pct)
+
+
 def _decide(
-    reading: ValveReading, mean_c: float | None, fresh: bool, settings: StrategySettings
+    reading: ValveReading,
+    mean_c: float | None,
+    level_c: float,
+    offset_c: float,
+    fresh: bool,
+    settings: StrategySettings,
 ) -> Decision:
     inputs = {
         "t_return_c": reading.t_return_c,
         "flow_m3h": reading.flow_m3h,
         "measured_at_s": reading.measured_at_s,
         "offset_c": reading.offset_c,
+        "opening_pct": reading.opening_pct,
+        "centred_offset_c": offset_c,
+        "level_c": level_c,
     }
     old = reading.target_c
     if not fresh:
         return Decision(reading.unit, reading.valve, old, old, "stale", mean_c, inputs)
     if mean_c is None:
         return Decision(reading.unit, reading.valve, old, old, "no_fresh_group", None, inputs)
-    wanted = min(max(mean_c + reading.offset_c, settings.target_min_c), settings.target_max_c)
+    wanted = min(max(level_c + offset_c, settings.target_min_c), settings.target_max_c)
     if old is None:
         new, reason = wanted, "equalise"
     elif abs(wanted - old) < settings.hysteresis_c:
@@ -127,7 +158,12 @@ def equalise_group(
     fresh_readings = [r for r, ok in zip(readings, fresh, strict=True) if ok]
     enough = readings and len(fresh_readings) >= settings.min_fresh_share * len(readings)
     mean_c = weighted_mean_c(fresh_readings) if fresh_readings and enough else None
-    return [_decide(r, mean_c, ok, settings) for r, ok in zip(readings, fresh, strict=True)]
+    level_c = (mean_c or 0.0) + level_trim_c(fresh_readings, settings)
+    mean_offset_c = sum(r.offset_c for r in readings) / len(readings) if readings else 0.0
+    return [
+        _decide(r, mean_c, level_c, r.offset_c - mean_offset_c, ok, settings)
+        for r, ok in zip(readings, fresh, strict=True)
+    ]
 
 
 def balance_station(

@@ -39,10 +39,21 @@ def test_a_probe_fault_sends_the_valve_to_its_failsafe_opening(tmp_path):
     assert abs(b.openings()[0] - 0.40) < 0.03
 
 
-def test_household_type_offsets_are_centred_per_entrance():
+def test_equalise_adapter_gives_the_strategy_openings_and_offsets():
     from sim.host_strategy import EqualiseStrategy
 
-    s = EqualiseStrategy({"E1/a": -3.0, "E1/b": 0.0, "E1/c": 0.0, "E2/a": -2.0})
-    assert s.offsets == {"E1/a": -2.0, "E1/b": 1.0, "E1/c": 1.0, "E2/a": 0.0}
-    raw = EqualiseStrategy({"E1/a": -3.0, "E1/b": 0.0}, centre_offsets=False)
-    assert raw.offsets == {"E1/a": -3.0, "E1/b": 0.0}
+    def record(t_entrance, opening):
+        return {"ts_s": 1000, "valves": [
+            {"id": "entrance", "t_return_c": t_entrance, "target_c": None,
+             "opening_cmd_pct": opening},
+            {"id": "a", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
+            {"id": "b", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
+        ]}
+
+    s = EqualiseStrategy({"E1/a": -3.0, "E1/b": 0.0})
+    out = s.decide(1060.0, {"E1": record(38.0, 50.0), "E2": record(42.0, 60.0)}, {})
+    # entrances: mean 40, both valves throttled (most open 60 %): level trimmed up by 2 degC
+    assert out.targets["E1"]["entrance"]["t_return_c"] == 42.0
+    # households: offsets centred on the entrance (-1.5 / +1.5), valves open: no trim
+    assert out.targets["E1"]["a"]["t_return_c"] == 38.5
+    assert out.targets["E1"]["b"]["t_return_c"] == 41.5

@@ -25,11 +25,13 @@ def test_flow_weighted_mean_and_equal_weights_fallback():
     assert weighted_mean_c([a, c]) == pytest.approx(42.0)
 
 
-def test_first_targets_are_the_mean_plus_offsets():
+def test_first_targets_are_the_mean_plus_centred_offsets():
     group = [entrance("a", 38.0), entrance("b", 42.0), entrance("c", 40.0, offset=-1.5)]
     d = {x.unit: x for x in equalise_group(group, NOW, S)}
-    assert d["a"].new_target_c == 40.0 and d["a"].reason == "equalise"
-    assert d["c"].new_target_c == 38.5
+    # offsets are centred on the group (mean -0.5): they never move the group's level
+    assert d["a"].new_target_c == 40.5 and d["a"].reason == "equalise"
+    assert d["c"].new_target_c == 39.0
+    assert d["a"].inputs["centred_offset_c"] == 0.5
     assert d["a"].group_mean_c == pytest.approx(40.0)
     assert d["a"].inputs["t_return_c"] == 38.0
 
@@ -85,7 +87,7 @@ def test_station_balances_entrances_then_households_per_entrance():
     decisions = balance_station(entrances, households, NOW, S)
     by = {(d.unit, d.valve): d.new_target_c for d in decisions}
     assert by[("e1", "entrance")] == by[("e2", "entrance")] == 40.0
-    assert by[("e1", "f1")] == 38.0 and by[("e1", "f6")] == 36.0
+    assert by[("e1", "f1")] == 39.0 and by[("e1", "f6")] == 37.0
     assert by[("e2", "f1")] == by[("e2", "f6")] == 42.0
     assert len(decisions) == 6
 
@@ -101,6 +103,54 @@ def test_converges_to_equal_returns_on_a_toy_plant():
         for u in returns:  # the local PI loops reach their targets within a period
             returns[u] = targets[u]
     assert max(returns.values()) - min(returns.values()) <= S.hysteresis_c
+
+
+def opened(unit, t, opening, target=None):
+    return ValveReading(unit, "entrance", t, 2.0, NOW - 60, target, 0.0, opening)
+
+
+def test_level_rises_while_every_valve_is_throttled():
+    group = [opened("a", 38.0, 50.0, 40.0), opened("b", 42.0, 70.0, 40.0)]
+    d = {x.unit: x for x in equalise_group(group, NOW, S)}
+    # most open valve 70 % < 90 %: trim 0.1 degC per % = 2.0 (capped at max_step_c)
+    assert d["a"].inputs["level_c"] == pytest.approx(42.0)
+    assert d["a"].new_target_c == 42.0 and d["b"].new_target_c == 42.0
+
+
+def test_no_trim_once_a_valve_is_open_enough():
+    group = [opened("a", 38.0, 50.0), opened("b", 42.0, 95.0)]
+    assert {d.new_target_c for d in equalise_group(group, NOW, S)} == {40.0}
+    small = [opened("a", 40.0, 85.0), opened("b", 40.0, 60.0)]
+    assert {d.new_target_c for d in equalise_group(small, NOW, S)} == {40.5}
+
+
+def test_trim_opens_a_throttled_station_up():
+    """Toy plant: a valve's return rises with its opening. Plain equalisation is content with
+    any common level, so a station that starts throttled stays throttled (pump energy wasted,
+    far flats short); the trim opens the group until its most open valve is nearly open."""
+
+    def run(settings):
+        openings = {"a": 40.0, "b": 30.0, "c": 35.0}
+        bias = {"a": 6.0, "b": -2.0, "c": 1.0}  # a is overfed, b underfed
+        targets = {u: None for u in openings}
+        for _ in range(60):
+            returns = {u: 30.0 + 0.1 * openings[u] + bias[u] for u in openings}
+            group = [opened(u, returns[u], openings[u], targets[u]) for u in openings]
+            for d in equalise_group(group, NOW, settings):
+                targets[d.unit] = d.new_target_c
+            for u in openings:  # local PI: open when the return is below target
+                err = targets[u] - returns[u]
+                openings[u] = min(100.0, max(0.0, openings[u] + 5.0 * err))
+        return openings, returns
+
+    plain, plain_returns = run(StrategySettings(trim_c_per_pct=0.0))
+    trimmed, returns = run(S)
+    assert max(plain.values()) < S.open_valve_pct - 10  # equal returns, still throttled
+    assert min(plain.values()) == 0.0  # and the overfed entrance shut completely
+    assert max(plain_returns.values()) - min(plain_returns.values()) < 1.0
+    assert max(trimmed.values()) >= S.open_valve_pct - 5
+    assert min(trimmed.values()) > 10.0  # the overfed entrance throttled, not shut
+    assert max(returns.values()) - min(returns.values()) < 1.0
 
 
 def test_bad_settings_are_refused():
