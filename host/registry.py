@@ -1,0 +1,240 @@
+"""The asset registry: stations, buildings, entrances (one board unit each), households,
+devices. Every edit is checked and refused with a reason when it would make the registry
+inconsistent (a dangling reference, a duplicate, a unit already used, a bad value).
+
+Imported from the network file (see host/registry_import.py) and editable afterwards. An
+entrance's board is `(site, unit)`; registering an entrance registers its unit, which is what
+the ingest accepts data from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from host.storage import Storage
+from shared import protocol as p
+
+
+class RegistryError(ValueError):
+    """An edit refused; `reason` is a short code, the message says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+HOUSEHOLD_FIELDS = (
+    "floor",
+    "position",
+    "household_type",
+    "heated_area_m2",
+    "has_room_sensor",
+    "point",
+)
+DEVICE_KINDS = ("entrance_valve", "household_valve", "room_sensor", "heat_meter", "pressure")
+
+
+class Registry:
+    """Checked edits of the registry tables (each one transaction, audited)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def _exists(self, table: str, id_: str) -> bool:
+        return self.storage.fetch_one(f"SELECT 1 FROM {table} WHERE id = ?", (id_,)) is not None
+
+    def _need(self, table: str, id_: str, what: str) -> None:
+        if not self._exists(table, id_):
+            raise RegistryError("missing", f"no {what} {id_!r}")
+
+    def _new(self, table: str, id_: str, what: str) -> None:
+        if not isinstance(id_, str) or not id_:
+            raise RegistryError("value", f"{what} id must be a non-empty string")
+        if self._exists(table, id_):
+            raise RegistryError("duplicate", f"{what} {id_!r} exists already")
+
+    def add_station(self, id_: str, site: str, name: str | None = None, who: str = "") -> None:
+        with self.storage.transaction():
+            self._new("stations", id_, "station")
+            _check_identifier(site, "site")
+            self.storage.execute("INSERT INTO stations VALUES (?, ?, ?)", (id_, site, name))
+            self.storage.audit(who or "registry", "add_station", id_, {"site": site}, "done")
+
+    def add_building(
+        self,
+        id_: str,
+        station_id: str,
+        name: str | None = None,
+        floors: int | None = None,
+        who: str = "",
+    ) -> None:
+        with self.storage.transaction():
+            self._new("buildings", id_, "building")
+            self._need("stations", station_id, "station")
+            if floors is not None and (not isinstance(floors, int) or floors < 1):
+                raise RegistryError("range", f"building {id_!r}: floors must be at least 1")
+            self.storage.execute(
+                "INSERT INTO buildings VALUES (?, ?, ?, ?)", (id_, station_id, name, floors)
+            )
+            self.storage.audit(
+                who or "registry", "add_building", id_, {"station": station_id}, "done"
+            )
+
+    def add_entrance(self, id_: str, building_id: str, site: str, unit: str, who: str = ""):
+        """An entrance and the board unit that serves it."""
+        with self.storage.transaction():
+            self._new("entrances", id_, "entrance")
+            self._need("buildings", building_id, "building")
+            _check_identifier(site, "site")
+            _check_identifier(unit, "unit")
+            used = self.storage.fetch_one(
+                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
+            )
+            if used:
+                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used[0]!r}")
+            self.storage.execute(
+                "INSERT INTO entrances VALUES (?, ?, ?, ?)", (id_, building_id, site, unit)
+            )
+            self.storage.add_unit(site, unit, id_)
+            self.storage.audit(
+                who or "registry",
+                "add_entrance",
+                id_,
+                {"building": building_id, "unit": f"{site}/{unit}"},
+                "done",
+            )
+
+    def add_household(self, id_: str, entrance_id: str, who: str = "", **fields: Any) -> None:
+        """A household: floor, position, household_type, heated_area_m2, has_room_sensor,
+        point (its valve's id on the entrance board)."""
+        with self.storage.transaction():
+            self._new("households", id_, "household")
+            f = self._checked_household(id_, entrance_id, fields)
+            self.storage.execute(
+                "INSERT INTO households (id, entrance_id, floor, position, household_type,"
+                " heated_area_m2, has_room_sensor, point) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (id_, entrance_id, *f.values()),
+            )
+            self.storage.audit(who or "registry", "add_household", id_, fields, "done")
+
+    def update_household(self, id_: str, who: str = "", **fields: Any) -> None:
+        """Change some fields of a household (the same checks as adding it)."""
+        with self.storage.transaction():
+            row = self.household(id_)
+            if row is None:
+                raise RegistryError("missing", f"no household {id_!r}")
+            entrance_id = row.pop("entrance_id")
+            row.pop("id")
+            f = self._checked_household(id_, entrance_id, {**row, **fields})
+            sets = ", ".join(f"{k} = ?" for k in f)
+            self.storage.execute(f"UPDATE households SET {sets} WHERE id = ?", (*f.values(), id_))
+            self.storage.audit(who or "registry", "update_household", id_, fields, "done")
+
+    def _checked_household(self, id_: str, entrance_id: str, fields: dict[str, Any]):
+        unknown = set(fields) - set(HOUSEHOLD_FIELDS)
+        if unknown:
+            raise RegistryError("unknown", f"household fields {sorted(unknown)}")
+        self._need("entrances", entrance_id, "entrance")
+        f = _household_fields(id_, fields)
+        floors = self.storage.fetch_one(
+            "SELECT b.floors FROM entrances e JOIN buildings b ON b.id = e.building_id"
+            " WHERE e.id = ?",
+            (entrance_id,),
+        )
+        if f["floor"] is not None and floors and floors[0] and f["floor"] > floors[0]:
+            raise RegistryError(
+                "inconsistent", f"household {id_!r} on floor {f['floor']} of {floors[0]}"
+            )
+        if f["point"] is not None and self.storage.fetch_one(
+            "SELECT id FROM households WHERE entrance_id = ? AND point = ? AND id <> ?",
+            (entrance_id, f["point"], id_),
+        ):
+            raise RegistryError("duplicate", f"point {f['point']!r} used at {entrance_id}")
+        f["has_room_sensor"] = int(bool(f["has_room_sensor"]))
+        return f
+
+    def household(self, id_: str) -> dict[str, Any] | None:
+        cols = ("id", "entrance_id", *HOUSEHOLD_FIELDS)
+        row = self.storage.fetch_one(
+            f"SELECT {', '.join(cols)} FROM households WHERE id = ?", (id_,)
+        )
+        if row is None:
+            return None
+        out = dict(zip(cols, row, strict=True))
+        out["has_room_sensor"] = bool(out["has_room_sensor"])
+        return out
+
+    def add_device(
+        self,
+        id_: str,
+        site: str,
+        unit: str,
+        point: str,
+        kind: str,
+        household_id: str | None = None,
+        who: str = "",
+    ) -> None:
+        """A device on a board (a valve, a sensor) at `point`, optionally of a household."""
+        with self.storage.transaction():
+            self._new("devices", id_, "device")
+            if kind not in DEVICE_KINDS:
+                raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
+            _check_identifier(point, "point")
+            ent = self.storage.fetch_one(
+                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
+            )
+            if ent is None:
+                raise RegistryError("missing", f"no entrance is served by unit {site}/{unit}")
+            if household_id is not None:
+                hh = self.storage.fetch_one(
+                    "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
+                )
+                if hh is None:
+                    raise RegistryError("missing", f"no household {household_id!r}")
+                if hh[0] != ent[0]:
+                    raise RegistryError(
+                        "inconsistent", f"household {household_id!r} is not under {ent[0]!r}"
+                    )
+            if self.storage.fetch_one(
+                "SELECT id FROM devices WHERE site = ? AND unit = ? AND point = ?",
+                (site, unit, point),
+            ):
+                raise RegistryError("duplicate", f"point {point!r} of {site}/{unit} is taken")
+            self.storage.execute(
+                "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (id_, site, unit, point, kind, ent[0], household_id),
+            )
+            self.storage.audit(
+                who or "registry",
+                "add_device",
+                id_,
+                {"unit": f"{site}/{unit}", "point": point},
+                "done",
+            )
+
+    def counts(self) -> dict[str, int]:
+        tables = ("stations", "buildings", "entrances", "households", "devices")
+        rows = {t: self.storage.fetch_one(f"SELECT COUNT(*) FROM {t}") for t in tables}
+        return {t: int(row[0]) if row else 0 for t, row in rows.items()}
+
+
+def _check_identifier(value: str, what: str) -> None:
+    try:
+        p.topic(value if what == "site" else "s", value if what != "site" else "u", p.TELE)
+    except p.ProtocolError as exc:
+        raise RegistryError("value", f"{what} {value!r}: {exc.detail}") from None
+
+
+def _household_fields(id_: str, f: dict[str, Any]) -> dict[str, Any]:
+    out = {k: f.get(k) for k in HOUSEHOLD_FIELDS}
+    floor = out["floor"]
+    if floor is not None and (not isinstance(floor, int) or isinstance(floor, bool)):
+        raise RegistryError("type", f"household {id_!r}: floor must be an integer")
+    if floor is not None and not -5 <= floor <= 200:
+        raise RegistryError("range", f"household {id_!r}: floor {floor} outside -5..200")
+    area = out["heated_area_m2"]
+    if area is not None and (not isinstance(area, int | float) or not 0 < area <= 10000):
+        raise RegistryError("range", f"household {id_!r}: heated_area_m2 must be in 0..10000")
+    if out["point"] is not None:
+        _check_identifier(out["point"], "point")
+    return out

@@ -1,0 +1,81 @@
+"""Versioned schema migrations, shared by SQLite and PostgreSQL.
+
+Each migration is (version, name, statements). Statements use placeholders for the few types
+the two databases spell differently: {id} (auto-increment primary key), {big} (64-bit
+integer), {real} (double). A migration runs once, in one transaction, and is recorded in
+`schema_migrations`; never edit an applied migration: add the next version instead.
+
+Telemetry partitions (one pair of tables per calendar month) are not migrations: the storage
+backend creates them on demand from its own template (see sqlite.py and postgres.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Migration = tuple[int, str, Sequence[str]]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (
+        1,
+        "initial: units, registry, boards, events, refusals, desired, audit, alarms",
+        (
+            """CREATE TABLE units (
+                id {id}, site TEXT NOT NULL, unit TEXT NOT NULL, entrance_id TEXT,
+                created_s {big} NOT NULL, UNIQUE (site, unit))""",
+            """CREATE TABLE stations (id TEXT PRIMARY KEY, site TEXT NOT NULL, name TEXT)""",
+            """CREATE TABLE buildings (
+                id TEXT PRIMARY KEY, station_id TEXT NOT NULL REFERENCES stations (id),
+                name TEXT, floors INTEGER)""",
+            """CREATE TABLE entrances (
+                id TEXT PRIMARY KEY, building_id TEXT NOT NULL REFERENCES buildings (id),
+                site TEXT NOT NULL, unit TEXT NOT NULL, UNIQUE (site, unit))""",
+            """CREATE TABLE households (
+                id TEXT PRIMARY KEY, entrance_id TEXT NOT NULL REFERENCES entrances (id),
+                floor INTEGER, position TEXT, household_type TEXT, heated_area_m2 {real},
+                has_room_sensor INTEGER NOT NULL DEFAULT 0, point TEXT,
+                UNIQUE (entrance_id, point))""",
+            """CREATE TABLE devices (
+                id TEXT PRIMARY KEY, site TEXT NOT NULL, unit TEXT NOT NULL, point TEXT NOT NULL,
+                kind TEXT NOT NULL, entrance_id TEXT REFERENCES entrances (id),
+                household_id TEXT REFERENCES households (id), UNIQUE (site, unit, point))""",
+            """CREATE TABLE boards (
+                unit_id {big} PRIMARY KEY REFERENCES units (id), status TEXT NOT NULL,
+                status_s {big} NOT NULL, status_reason TEXT NOT NULL, last_seen_s {real},
+                fw TEXT, board TEXT, boot_reason TEXT, safe_mode INTEGER,
+                targets_version {big}, config_version {big}, outbox_depth {big},
+                dropped_total {big}, health TEXT, last_seq {big})""",
+            """CREATE TABLE events (
+                unit_id {big} NOT NULL REFERENCES units (id), seq {big} NOT NULL,
+                ts_s {big} NOT NULL, received_s {real} NOT NULL, event TEXT NOT NULL,
+                severity TEXT NOT NULL, valve TEXT, value {real}, detail TEXT,
+                PRIMARY KEY (unit_id, seq))""",
+            """CREATE TABLE refusals (
+                site TEXT NOT NULL, unit TEXT NOT NULL, reason TEXT NOT NULL,
+                count {big} NOT NULL, last_s {real} NOT NULL, last_detail TEXT,
+                PRIMARY KEY (site, unit, reason))""",
+            """CREATE TABLE desired (
+                unit_id {big} NOT NULL REFERENCES units (id), of TEXT NOT NULL,
+                version {big} NOT NULL, payload TEXT NOT NULL, issued_s {real} NOT NULL,
+                issued_by TEXT NOT NULL, status TEXT NOT NULL, status_s {real} NOT NULL,
+                reason TEXT, PRIMARY KEY (unit_id, of, version))""",
+            """CREATE TABLE audit (
+                id {id}, ts_s {real} NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+                target TEXT NOT NULL, detail TEXT, result TEXT NOT NULL)""",
+            """CREATE TABLE thresholds (
+                site TEXT NOT NULL, unit TEXT NOT NULL, point TEXT NOT NULL,
+                t_low_c {real}, t_high_c {real}, t_very_high_c {real}, hysteresis_c {real},
+                min_duration_s {big}, PRIMARY KEY (site, unit, point))""",
+            """CREATE TABLE alarms (
+                id {id}, site TEXT NOT NULL, unit TEXT NOT NULL, point TEXT NOT NULL,
+                kind TEXT NOT NULL, severity TEXT NOT NULL, raised_s {real} NOT NULL,
+                raised_value {real}, message TEXT, acked_s {real}, acked_by TEXT,
+                cleared_s {real}, cleared_value {real}, clear_reason TEXT)""",
+            # At most one open alarm per (site, unit, point, kind): no duplicate raise, ever.
+            """CREATE UNIQUE INDEX alarms_open ON alarms (site, unit, point, kind)
+                WHERE cleared_s IS NULL""",
+            """CREATE TABLE partitions (
+                name TEXT PRIMARY KEY, start_s {big} NOT NULL, end_s {big} NOT NULL)""",
+        ),
+    ),
+)
