@@ -5,7 +5,19 @@
 milliseconds until the next one. Tasks: `position` (100 ms while a valve moves, else 1 s),
 `sample` (sensors, `sample_period_ms` of the board, default 5 s), `control` (PI, every
 control_period_s), `record` (a telemetry record every collection_period_s), `housekeeping`
-(10 s) and `supervisor` (1 s: watchdog and heap).
+(10 s), `supervisor` (1 s: watchdog and heap) and, on a board with household valves on
+RS-485, `rs485` (the bus poll, `rs485.period_ms`, each run within `rs485.budget_ms`).
+
+The board's valves are the valves it drives itself (`board["valves"]`: motor, angle
+feedback, a return probe on a sensing channel) followed by the household valves on its RS-485
+bus (`board["rs485"]["valves"]`, edge.household_valves): all of them are one vector in the
+Balancer, with targets, PI state and a telemetry entry by valve id. An RS-485 valve is seen
+through a `RemotePositioner` (command written over Modbus, measured opening read back) and a
+sensing `Channel` on its own return probe read over Modbus (`RemoteProbe`). The bus is built
+from the board definition (`household_valves.open_bus`), or passed in as `household` (tests,
+simulators). A valve whose slave does not answer, or whose data are stale, cannot be
+commanded: its loop is frozen (integral and output held, mode "frozen") and it is reported;
+a live valve with a bad probe goes to its fail-safe opening as a local one does.
 
 Files under hw.fs_root, all written atomically: config.json, targets.json, pi_state.json
 (integral and output per valve, every control cycle, for the bumpless restart),
@@ -29,16 +41,17 @@ Seams for the MQTT link (part 2):
 from edge import config as cfgmod
 from edge import persist, platform, positioner
 from edge.balancing import MODE_NAMES, Balancer
+from edge.boarddef import BoardError
 from edge.events import EventLog
 from edge.safemode import STABLE_MS
 from edge.scheduler import Scheduler
-from edge.sensing import Sensing
+from edge.sensing import Channel, Sensing
 from edge.supervisor import Supervisor
 from edge.xnp import FLOAT, np
 
 
 class App:
-    def __init__(self, board, hw, events=None, safe_mode=False, boot=None):
+    def __init__(self, board, hw, events=None, safe_mode=False, boot=None, household=None):
         self.board = board
         self.hw = hw
         clock = hw.clock
@@ -53,8 +66,11 @@ class App:
             "state": root + "pi_state.json",
             "calibration": root + "calibration.json",
         }
-        self.valve_ids = [v["id"] for v in board["valves"]]
+        remote = board.get("rs485", {}).get("valves", [])
+        self.valve_defs = board["valves"] + remote
+        self.valve_ids = [v["id"] for v in self.valve_defs]
         self.n = len(self.valve_ids)
+        self.n_local = len(board["valves"])
         self.seq = 0
         self.t_start_ms = clock.ticks_ms()
         self.last_record = None  # type: dict | None
@@ -62,7 +78,7 @@ class App:
         self._load_config()
         self._load_targets()
         calib = persist.load(self.paths["calibration"], {}, self.events)
-        self.positioners = []
+        self.positioners = []  # type: list
         for v in board["valves"]:
             learned = calib.get(v["id"], {})
             p = positioner.Positioner(
@@ -78,6 +94,18 @@ class App:
             kinds[name] = "pressure" if role[0] == "p" else "temperature"
         self.sensing = Sensing(hw, kinds, self.events)
         self._probe = [self.sensing.channels[v["return_probe"]] for v in board["valves"]]
+        self.household = self._household(household, remote)
+        self.remote_channels = []  # type: list
+        if remote:  # imported only on boards with an RS-485 bus (RAM)
+            from edge import household_valves
+        for v in remote:
+            self.positioners.append(
+                household_valves.RemotePositioner(self.household, v["id"], self.events))
+            ch = Channel("t_return_" + v["id"],
+                         household_valves.RemoteProbe(self.household, v["id"]),
+                         "temperature", events=self.events)
+            self.remote_channels.append(ch)
+            self._probe.append(ch)
         self.balancer = Balancer(self.n, self._failsafe_list())
         self.balancer.configure(self.config)
         self._apply_targets_to_balancer()
@@ -91,12 +119,16 @@ class App:
         self.supervisor = Supervisor(clock, self.scheduler, hw.watchdog, self.events)
         sched = self.scheduler
         sched.add("position", positioner.TICK_MS, self._position)
+        if self.household is not None:
+            rs = board["rs485"]
+            self._rs485_budget_ms = rs["budget_ms"]
+            sched.add("rs485", rs["period_ms"], self._rs485)
         if safe_mode:
             for p, fs in zip(self.positioners, self._failsafe_list()):
                 p.command(fs)
         else:
             sample_ms = board.get("sample_period_ms", 5000)
-            sched.add("sample", sample_ms, self.sensing.sample)
+            sched.add("sample", sample_ms, self._sample)
             sched.add("control", self._control_ms(), self._control,
                       first_in_ms=4 * sample_ms)
         sched.add("record", self.config["collection_period_s"] * 1000, self._record)
@@ -104,6 +136,28 @@ class App:
         sched.add("supervisor", 1000, self.supervisor.check)
         self.events.emit("boot", "info", None, self.n,
                          "safe mode" if safe_mode else ("resumed" if self._restored else "cold"))
+
+    def _household(self, household, remote):
+        """The RS-485 poller for the board's household valves (None without any)."""
+        if not remote:
+            return None
+        if household is None:
+            from edge import household_valves
+
+            problem = None
+            try:
+                household = household_valves.open_bus(self.board["rs485"], self.clock,
+                                                      self.hw.fs_root, self.events.emit)
+            except (ValueError, OSError) as exc:  # a missing or broken device profile
+                problem = str(exc)
+            if problem is not None:  # raised here: MicroPython has no exception chaining
+                raise BoardError("rs485", problem)
+        for v in remote:
+            if v["id"] not in household.by_id:
+                raise BoardError("rs485.valves", "no valve {!r} on the bus".format(v["id"]))
+        if household.emit is None:
+            household.emit = self.events.emit  # isolation and recovery become events
+        return household
 
     # ---- configuration and targets ----------------------------------------------------------
     def _load_config(self):
@@ -168,7 +222,7 @@ class App:
 
     def _failsafe_list(self):
         out = []
-        for v in self.board["valves"]:
+        for v in self.valve_defs:
             x = v.get("failsafe_opening_pct")
             out.append(self.config["failsafe_opening_pct"] if x is None else x)
         return out
@@ -211,6 +265,19 @@ class App:
             busy = busy or p.busy()
         return positioner.TICK_MS if busy else positioner.IDLE_TICK_MS
 
+    def _sample(self):
+        self.sensing.sample()
+        if self.remote_channels:
+            clock = self.clock
+            now = clock.ticks_ms()
+            for ch in self.remote_channels:
+                ch.sample(now, clock)
+
+    def _rs485(self):
+        self.household.poll(budget_ms=self._rs485_budget_ms)
+        for p in self.positioners[self.n_local :]:
+            p.step()  # diagnostics change (and their events) as soon as the bus tells
+
     def _control(self):
         clock = self.clock
         now = clock.ticks_ms()
@@ -223,11 +290,15 @@ class App:
             dt_s = min(clock.ticks_diff(now, self._t_control) / 1000.0, 2.0 * period_s)
         self._t_control = now
         t, s, v = self._t, self._s, self._v
+        n_local = self.n_local
         for i in range(self.n):
             ch = self._probe[i]
+            ok = self.positioners[i].ok()
             t[i] = ch.value
-            s[i] = 1.0 if ch.ok else 0.0
-            v[i] = 1.0 if self.positioners[i].ok() else 0.0
+            # An RS-485 valve that does not answer cannot be sent to its fail-safe opening:
+            # its loop is frozen instead (sensor taken as held, valve not ok).
+            s[i] = 1.0 if ch.ok or (i >= n_local and not ok) else 0.0
+            v[i] = 1.0 if ok else 0.0
         out = self.balancer.update(t, s, v, dt_s)
         for i in range(self.n):
             self.positioners[i].command(float(out[i]))
@@ -260,9 +331,10 @@ class App:
     def commissioning(self):
         """What works: every sensor's state and value, every valve's stroke test report."""
         sensors = {}
-        for name, ch in self.sensing.channels.items():
-            sensors[name] = {"ok": ch.ok, "value": ch.value if ch.ok else None,
-                             "fault": ch.fault_name}
+        channels = list(self.sensing.channels.values()) + self.remote_channels
+        for ch in channels:
+            sensors[ch.name] = {"ok": ch.ok, "value": ch.value if ch.ok else None,
+                                "fault": ch.fault_name}
         valves = {}
         for p in self.positioners:
             valves[p.id] = {"diag": p.diag_name, "opening_meas_pct": p.position_pct,

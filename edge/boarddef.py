@@ -15,7 +15,9 @@ FEEDBACKS = ("as5600", "pot_adc", "sim")
 SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "pressure_4_20ma", "sim")
 BUSES = ("i2c", "spi", "onewire")
 ENTRANCE_ROLES = ("t_supply", "t_return", "p_supply", "p_return")
-MAX_VALVES = 33
+MAX_VALVES = 33  # all valves of a board, local and RS-485 (shared.protocol.MAX_VALVES)
+BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PARITIES = ("N", "E", "O")
 
 
 class BoardError(ValueError):
@@ -127,8 +129,8 @@ def validate(obj):
     for name in sensors:
         _check_sensor(sensors[name], "sensors." + name + ".", pins, buses)
     valves = _get(obj, "valves", "", "list")
-    if not 0 < len(valves) <= MAX_VALVES:
-        raise BoardError("valves", "must list 1 to {} valves".format(MAX_VALVES))
+    if len(valves) > MAX_VALVES:
+        raise BoardError("valves", "must list at most {} valves".format(MAX_VALVES))
     seen = []
     encoders = {}  # type: dict
     for i, valve in enumerate(valves):
@@ -140,6 +142,21 @@ def validate(obj):
             raise BoardError(field + "id", "duplicate valve id {!r}".format(vid))
         seen.append(vid)
         _check_valve(valve, field, pins, buses, sensors, encoders)
+    rs485 = _get(obj, "rs485", "", "obj", None, False)
+    if rs485 is not None:
+        _check_rs485(rs485, pins)
+        obj["rs485"] = rs485
+    else:
+        obj.pop("rs485", None)
+    remote = rs485["valves"] if rs485 is not None else []
+    if not 0 < len(valves) + len(remote) <= MAX_VALVES:
+        raise BoardError("valves", "must list 1 to {} valves (with rs485.valves)".format(
+            MAX_VALVES))
+    for i, valve in enumerate(remote):
+        if valve["id"] in seen:
+            raise BoardError("rs485.valves[{}].id".format(i),
+                             "duplicate valve id {!r}".format(valve["id"]))
+        seen.append(valve["id"])
     entrance = _get(obj, "entrance", "", "obj", {}, False)
     obj["entrance"] = entrance
     for role in entrance:
@@ -154,6 +171,54 @@ def validate(obj):
             raise BoardError("targets." + vid, "no valve with this id")
         _num(targets[vid], "t_return_c", "targets." + vid + ".", 15, 95)
     return obj
+
+
+def _check_rs485(spec, pins):
+    """The RS-485 bus to household valves (Modbus RTU) and the valves on it."""
+    field = "rs485."
+    _get(spec, "uart", field, "int")
+    pins.take(spec, "tx", field, output=True)
+    pins.take(spec, "rx", field)
+    if spec.get("de") is not None:
+        pins.take(spec, "de", field, output=True)
+    else:
+        spec["de"] = None
+    baud = _get(spec, "baud", field, "int", 9600, False)
+    if baud not in BAUDS:
+        raise BoardError(field + "baud", "{} is not one of {}".format(baud, BAUDS))
+    spec["baud"] = baud
+    parity = _get(spec, "parity", field, "str", "E", False)
+    if parity not in PARITIES:
+        raise BoardError(field + "parity", "must be N, E or O")
+    spec["parity"] = parity
+    stop = _get(spec, "stop_bits", field, "int", 1, False)
+    if stop not in (1, 2):
+        raise BoardError(field + "stop_bits", "must be 1 or 2")
+    spec["stop_bits"] = stop
+    spec["period_ms"] = _num(spec, "period_ms", field, 500, 60000, 5000, False)
+    spec["budget_ms"] = _num(spec, "budget_ms", field, 50, 2000, 200, False)
+    spec["dead_after"] = _num(spec, "dead_after", field, 1, 20, 3, False)
+    spec["probe_ms"] = _num(spec, "probe_ms", field, 1000, 3600000, 60000, False)
+    spec["stale_ms"] = _num(spec, "stale_ms", field, 1000, 3600000, 60000, False)
+    if spec["stale_ms"] < 2 * spec["period_ms"]:
+        raise BoardError(field + "stale_ms", "must be at least twice period_ms")
+    valves = _get(spec, "valves", field, "list")
+    addrs = {}  # type: dict
+    for i, valve in enumerate(valves):
+        vfield = "rs485.valves[{}].".format(i)
+        if type(valve) is not dict:
+            raise BoardError(vfield[:-1], "must be an object")
+        _get(valve, "id", vfield, "str")
+        addr = _get(valve, "addr", vfield, "int")
+        if not 1 <= addr <= 247:
+            raise BoardError(vfield + "addr", "Modbus address {} outside 1..247".format(addr))
+        if addr in addrs:
+            raise BoardError(vfield + "addr", "address {} is already used by {}".format(
+                addr, addrs[addr]))
+        addrs[addr] = valve["id"]
+        valve["profile"] = _get(valve, "profile", vfield, "str", "generic", False)
+        valve["failsafe_opening_pct"] = _num(valve, "failsafe_opening_pct", vfield, 0, 100,
+                                             None, False)
 
 
 def _check_bus(bus, field, pins):

@@ -88,7 +88,7 @@ def default_targets(board):
     """Targets from the board definition's "targets", else DEFAULT_T_RETURN_C everywhere."""
     out = {}
     local = board.get("targets", {})
-    for valve in board["valves"]:
+    for valve in board["valves"] + board.get("rs485", {}).get("valves", []):
         vid = valve["id"]
         t = local.get(vid, {})
         out[vid] = {"t_return_c": t.get("t_return_c", DEFAULT_T_RETURN_C),

@@ -6,13 +6,14 @@
   `apply_config`, which validate, persist atomically and put them in force;
 - one record sequence for telemetry and events, persisted in blocks so it never goes
   backwards, not even across a reboot (docs/protocol.md "Sequence numbers");
-- NTP time (edge.timesync) and the `time_synced` flag in every record;
-- household valves on RS-485 (edge.household_valves), when the unit has any: polled in their
-  own task with a time budget, reported in telemetry, commanded to the opening the host
-  sends as `opening_ff_pct` in their targets (they position themselves).
+- NTP time (edge.timesync) and the `time_synced` flag in every record.
+
+Household valves on RS-485 are not handled here: they are valves of the board definition
+(`rs485` section), members of the app's PI loops with their targets, telemetry entries and
+fail-safe behaviour like the valves the board drives itself (edge.app, edge.household_valves).
 
 It hooks into the app's seams: `on_record` (every telemetry record), the event ring, the
-scheduler (a `link` task every `link_period_ms`, an `rs485` task), `summary()` for the birth.
+scheduler (a `link` task every `link_period_ms`), `summary()` for the birth.
 
 On a board edge.main builds the program and calls `attach()`, which reads unit.json and
 secrets.json (written by flash.sh) and brings the network up; `commission()` is the
@@ -63,12 +64,11 @@ class ConnectedBoard:
     client_class: umqtt.simple.MQTTClient (default) or a stand-in with its API
     rand:         rand() -> [0, 1) for the back-off jitter
     ntp:          (ntp_time_s, set_time_s) functions, or None for no time sync
-    household:    edge.household_valves.HouseholdValves, or None
     network_ready: network_ready() -> bool (the board's Wi-Fi/Ethernet is up), or None
     """
 
     def __init__(self, app, unit, secrets=None, client_class=None, rand=None, ntp=None,
-                 ssl_context=None, household=None, link_period_ms=200, outbox_kw=None,
+                 ssl_context=None, link_period_ms=200, outbox_kw=None,
                  network_ready=None):
         self.app = app
         clock = app.clock
@@ -92,15 +92,10 @@ class ConnectedBoard:
         self.link.on(protocol.TARGETS, self._on_targets)
         self.link.on(protocol.CONFIG, self._on_config)
         self.timesync = TimeSync(clock, ntp[0], ntp[1]) if ntp else None
-        self.household = household
-        if household is not None and household.emit is None:
-            household.emit = app.events.emit  # isolation and recovery become events
         self.refused_records = 0
         self._was_connected = False
         app.on_record = self._on_record
         app.scheduler.add("link", link_period_ms, self._link_task)
-        if household is not None:
-            app.scheduler.add("rs485", unit.get("rs485_period_ms", 5000), self._rs485_task)
 
     def _may_connect(self):
         """Connect only with the network up and no valve moving (a connect can block)."""
@@ -136,21 +131,10 @@ class ConnectedBoard:
             changes["version"] = msg["version"]
             ok, reason = app.apply_config(changes)
         else:
-            ours = {}
-            theirs = {}
-            hh = self.household.by_id if self.household is not None else {}
-            for vid, target in msg["targets"].items():
-                if vid in hh:
-                    ours[vid] = target
-                elif vid in app.valve_ids:
-                    theirs[vid] = target
-                else:
+            for vid in msg["targets"]:
+                if vid not in app.valve_ids:
                     return False, "targets.{}: no valve with this id on this board".format(vid)
-            ok, reason = app.apply_targets(theirs, msg["version"])
-            if ok:
-                for vid, target in ours.items():
-                    if target.get("opening_ff_pct") is not None:
-                        self.household.command(vid, target["opening_ff_pct"])
+            ok, reason = app.apply_targets(msg["targets"], msg["version"])
         if ok:
             self.link.send_state()  # the retained state shows the new versions
         return ok, reason
@@ -183,15 +167,6 @@ class ConnectedBoard:
         health = rec.setdefault("health", {})
         health["outbox_depth"] = self.outbox.depth()
         health["dropped_total"] = self.outbox.dropped_total
-        if self.household is not None:
-            for r in self.household.report():
-                cmd = r["opening_cmd_pct"]
-                t_c = _within(r["t_return_c"], -20, 150)  # else not a plausible reading
-                rec["valves"].append({
-                    "id": r["id"], "t_return_c": t_c,
-                    "opening_cmd_pct": cmd if cmd is not None else 0.0,
-                    "opening_meas_pct": _within(r["opening_meas_pct"], 0, 100),
-                    "mode": "manual", "sensor_ok": t_c is not None, "valve_ok": r["ok"]})
         self._send(protocol.TELE, rec)
 
     def _link_task(self):
@@ -210,19 +185,8 @@ class ConnectedBoard:
         for ev in self.app.events.drain(8):
             self._send(protocol.EVENT, ev)
 
-    def _rs485_task(self):
-        if self.household is not None:
-            self.household.poll(budget_ms=200)
-
     def close(self):
         self.link.close()
-
-
-def _within(value, lo, hi):
-    """value when it is a number in lo..hi, else None (a reading the contract cannot carry)."""
-    if value is None or value != value or value < lo or value > hi:
-        return None
-    return value
 
 
 # ------------------------------------------------------------------------ on a board ----
@@ -260,23 +224,6 @@ def network_up(unit, secrets, board):
     return wlan
 
 
-def _rs485(unit, clock, events, root):
-    spec = unit.get("rs485")
-    if not spec or not spec.get("valves"):
-        return None
-    from machine import UART, Pin
-
-    from edge import household_valves, modbus
-
-    parity = {"N": None, "E": 0, "O": 1}[spec.get("parity", "E")]
-    uart = UART(spec.get("uart", 1), baudrate=spec.get("baud", 9600), bits=8, parity=parity,
-                stop=spec.get("stop_bits", 1), tx=spec["tx"], rx=spec["rx"], timeout=0)
-    de = Pin(spec["de"], Pin.OUT, value=0) if "de" in spec else None
-    master = modbus.RTUMaster(uart, clock, baud=spec.get("baud", 9600), de_pin=de)
-    profiles = household_valves.load_profiles(root + "boards/profiles")
-    return household_valves.build(master, clock, spec["valves"], profiles, emit=events.emit)
-
-
 def attach(app, board, root=""):
     """Join the host: the ConnectedBoard for `app`, or None when there is no unit.json (then
     the board balances alone on its local configuration). Brings the network up without
@@ -289,10 +236,12 @@ def attach(app, board, root=""):
         return None
     secrets = _load_json(root + "secrets.json") or {}
     net = network_up(unit, secrets, board)
-    household = None if app.safe_mode else _rs485(unit, app.clock, app.events, root)
+    if unit.get("rs485"):
+        # Before board definitions carried the bus, unit.json did: no longer read.
+        app.events.emit("config_ignored", "warning", None, None,
+                        "unit.json rs485: declare the bus in the board definition")
     ntp = timesync.board_sources(unit.get("ntp_host"))
-    return ConnectedBoard(app, unit, secrets, ntp=ntp, household=household,
-                          network_ready=net.isconnected)
+    return ConnectedBoard(app, unit, secrets, ntp=ntp, network_ready=net.isconnected)
 
 
 def self_test(app, board_link, run_ms, stroke_timeout_ms=300000, link_timeout_ms=30000):

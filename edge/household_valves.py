@@ -10,11 +10,26 @@ it changed and reads return temperature and measured opening. Each valve keeps i
 after `dead_after` failed polls in a row it is isolated (reported, skipped) and probed again
 only every `probe_ms`, once and without retries, so a dead or babbling slave costs the others
 and the control loop almost nothing. Units: degC, percent opening, ms.
+
+The valves are members of the board's PI loops (edge.app) like the valves the board drives
+itself. Two adapters give the app what it uses of a local valve:
+- `RemotePositioner`: the `edge.positioner.Positioner` interface (command, command_pct,
+  position_pct, ok, busy, step, diag / diag_name, stroke_test / test_report); a command is
+  written on the valve's next turn on the bus, the measured opening is the valve's own;
+- `RemoteProbe`: the valve's return-temperature reading as an `edge.hal` sensor (read() and
+  `fault`), wrapped by the app in an `edge.sensing.Channel` for the same plausibility,
+  median filter and debouncing as a local probe. No fresh reading -> fault "stale".
+A valve whose data are older than `stale_ms`, or whose slave failed its last poll or is
+isolated, is not ok: the app freezes its loop (integral and output held, mode "frozen") and
+reports it; a dead slave cannot be commanded, so it is never sent to the fail-safe opening.
+
+`open_bus(spec, clock, root, emit)` builds the bus of a board definition's `rs485` section
+(boards/README.md) on the board's UART.
 """
 
 import struct
 
-from edge import modbus
+from edge import hal, modbus
 
 _TYPES = {"int16": (1, ">h"), "uint16": (1, ">H"), "int32": (2, ">i"), "uint32": (2, ">I"),
           "float32": (2, ">f")}
@@ -162,6 +177,7 @@ class Valve:
         self.command_pct = None  # wanted opening
         self.written_pct = None  # opening last written successfully
         self.failures = 0  # consecutive failed polls
+        self.t_ok_ms = 0  # when the valve last answered a whole poll
         self.isolated = False
         self.next_probe_ms = 0
         self.last_error = ""
@@ -181,15 +197,19 @@ class HouseholdValves:
     emit:       emit(event, severity, valve, value, detail) for isolation and recovery
     dead_after: failed polls in a row before a valve is isolated
     probe_ms:   how often an isolated valve is tried again
+
+    stale_ms:   readings older than this are not used (the valve is not ok)
     """
 
-    def __init__(self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000):
+    def __init__(self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000,
+                 stale_ms=60000):
         self.master = master
         self.clock = clock
         self.valves = valves
         self.emit = emit
         self.dead_after = dead_after
         self.probe_ms = probe_ms
+        self.stale_ms = stale_ms
         self._next = 0
         self.by_id = {}  # type: dict
         for v in valves:
@@ -200,6 +220,12 @@ class HouseholdValves:
     def command(self, vid, pct):
         """Set the opening a valve should have (written on its next turn)."""
         self.by_id[vid].command_pct = min(100.0, max(0.0, float(pct)))
+
+    def fresh(self, v):
+        """True when valve v answered its last poll and that was at most stale_ms ago."""
+        if not v.ok():
+            return False
+        return self.clock.ticks_diff(self.clock.ticks_ms(), v.t_ok_ms) <= self.stale_ms
 
     def poll(self, budget_ms=200):
         """Poll valves in turn until each was visited once or the budget is spent.
@@ -274,6 +300,7 @@ class HouseholdValves:
             self._event("modbus_ok", "info", v, "answers again")
         v.isolated = False
         v.failures = 0
+        v.t_ok_ms = self.clock.ticks_ms()
 
     def _event(self, name, severity, v, detail):
         if self.emit is not None:
@@ -289,6 +316,134 @@ class HouseholdValves:
                         "isolated": v.isolated, "errors": v.errors,
                         "last_error": v.last_error})
         return out
+
+
+DIAG_NAMES = ("ok", "stale", "no_reply")
+_DIAG_OK = 0
+_DIAG_STALE = 1
+_DIAG_NO_REPLY = 2
+
+
+class RemotePositioner:
+    """A household valve on RS-485 seen through edge.positioner.Positioner's interface.
+
+    The valve positions itself: `command()` hands the opening to the poller (written on the
+    valve's next turn), `position_pct` is the opening the valve reports. `ok()` is False while
+    its data are stale or its slave does not answer (diag "stale" / "no_reply"); the app then
+    freezes its loop. Diagnostic changes go to `events.emit()` as a local valve's do.
+    """
+
+    remote = True
+    test_report = None  # type: dict | None
+    _alarmed = False
+
+    def __init__(self, poller, vid, events=None):
+        self._poller = poller
+        self.valve = poller.by_id[vid]
+        self.id = vid
+        self._events = events
+        self.command_pct = -1.0  # no command yet
+        self.diag = _DIAG_STALE
+        self.state_name = "remote"
+
+    def command(self, opening_pct):
+        opening_pct = min(100.0, max(0.0, opening_pct))
+        self.command_pct = opening_pct
+        self._poller.command(self.id, opening_pct)
+
+    @property
+    def position_pct(self):
+        x = self.valve.opening_meas_pct
+        if x is None or x != x or not self._poller.fresh(self.valve):
+            return -1.0
+        return min(100.0, max(0.0, x))
+
+    def ok(self):
+        return self._update_diag() == _DIAG_OK
+
+    def busy(self):
+        return False
+
+    def step(self):
+        self._update_diag()
+
+    def _update_diag(self):
+        v = self.valve
+        if self._poller.fresh(v) and v.opening_meas_pct is not None:
+            diag = _DIAG_OK
+        elif v.isolated or v.failures > 0:
+            diag = _DIAG_NO_REPLY
+        else:
+            diag = _DIAG_STALE
+        if diag != self.diag:
+            old = self.diag
+            self.diag = diag
+            events = self._events
+            if events is not None and v.polls > 0:
+                if diag != _DIAG_OK:
+                    events.emit("valve_" + DIAG_NAMES[diag], "alarm", self.id, v.addr,
+                                v.last_error or None)
+                    self._alarmed = True
+                elif self._alarmed:  # not the first answer after boot
+                    events.emit("valve_" + DIAG_NAMES[old] + "_cleared", "info", self.id,
+                                v.opening_meas_pct)
+        return diag
+
+    @property
+    def diag_name(self):
+        return DIAG_NAMES[self._update_diag()]
+
+    def stroke_test(self):
+        """A valve on the bus strokes itself: the check is that it answers with an opening."""
+        v = self.valve
+        ok = self.ok()
+        self.test_report = {"valve": self.id, "ok": ok, "addr": v.addr,
+                            "opening_meas_pct": v.opening_meas_pct,
+                            "reason": "RS-485 address {} answers".format(v.addr) if ok
+                            else "RS-485 address {}: {}".format(
+                                v.addr, v.last_error or "no reading yet")}
+
+
+class RemoteProbe:
+    """The return temperature a household valve reports, as an edge.hal sensor: read() gives
+    the last reading and sets `fault` (F_STALE while the valve's data are stale or it does not
+    answer, F_DEVICE for the profile's 'no reading' marker)."""
+
+    def __init__(self, poller, vid):
+        self._poller = poller
+        self.valve = poller.by_id[vid]
+        self.fault = hal.F_STALE
+        self.value = 0.0
+
+    def read(self):
+        v = self.valve
+        if not self._poller.fresh(v):
+            self.fault = hal.F_STALE
+        elif v.t_return_c is None:
+            self.fault = hal.F_DEVICE
+        else:
+            self.fault = hal.OK
+            self.value = float(v.t_return_c)
+        return self.value
+
+
+_PARITY = {"N": None, "E": 0, "O": 1}
+
+
+def open_bus(spec, clock, root="", emit=None):
+    """HouseholdValves on the board's UART for a validated `rs485` section of a board
+    definition (edge.boarddef); profiles from root + "boards/profiles"."""
+    from machine import UART, Pin
+
+    baud = spec["baud"]
+    uart = UART(spec["uart"], baudrate=baud, bits=8, parity=_PARITY[spec["parity"]],
+                stop=spec["stop_bits"], tx=spec["tx"], rx=spec["rx"], timeout=0)
+    de = Pin(spec["de"], Pin.OUT, value=0) if spec.get("de") is not None else None
+    master = modbus.RTUMaster(uart, clock, baud=baud, de_pin=de)
+    profiles = load_profiles(root + "boards/profiles")
+    return build(master, clock, spec["valves"], profiles, emit=emit,
+                 dead_after=spec["dead_after"], probe_ms=spec["probe_ms"],
+                 stale_ms=spec["stale_ms"])
 
 
 def load_profiles(folder):

@@ -109,6 +109,7 @@ class PymodbusBus:
         tty.setraw(self.slave_fd)
         self.port = PtyPort(self.slave_fd)
         self.loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()  # the datastore's loop is used from two threads
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -122,8 +123,15 @@ class PymodbusBus:
 
     def registers(self, addr: int, fc: int, start: int, count: int) -> list[int]:
         """Read pymodbus's datastore directly (what the board wrote)."""
-        return self.loop.run_until_complete(
-            self.core.async_getValues(addr, fc, start, count))
+        with self._lock:
+            return self.loop.run_until_complete(
+                self.core.async_getValues(addr, fc, start, count))
+
+    def set_registers(self, addr: int, fc: int, start: int, values: list[int]) -> None:
+        """Write pymodbus's datastore directly (a slave's own readings changing); fc 3 for
+        holding, 4 for input registers."""
+        with self._lock:
+            self.loop.run_until_complete(self.core.async_setValues(addr, fc, start, values))
 
     def _run(self):
         buf = bytearray()
@@ -148,7 +156,9 @@ class PymodbusBus:
         fault = self.faults.get(pdu.dev_id)
         if fault == "dead":
             return
-        response = self.loop.run_until_complete(pdu.datastore_update(self.core, pdu.dev_id))
+        with self._lock:
+            response = self.loop.run_until_complete(
+                pdu.datastore_update(self.core, pdu.dev_id))
         response.dev_id = pdu.dev_id
         response.transaction_id = pdu.transaction_id
         reply = bytearray(self.framer.buildFrame(response))

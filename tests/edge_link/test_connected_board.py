@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from edge import boarddef, simhw
+from edge.app import App
 from edge.connected import ConnectedBoard
 from shared import protocol as p
 from tests.edge_link import paho_umqtt
@@ -65,9 +67,17 @@ class Host:
 class Rig:
     """A simulated entrance board, connected; `run()` advances board time and the host."""
 
-    def __init__(self, broker, unit, tmp_path, seed=1, household=None):
-        self.sb, board = sim_entrance(4, fs_root=str(tmp_path) + "/")
-        self.app = new_app(self.sb, board)
+    def __init__(self, broker, unit, tmp_path, seed=1, rs485=None, household=None):
+        if rs485 is None:
+            self.sb, board = sim_entrance(4, fs_root=str(tmp_path) + "/")
+            self.app = new_app(self.sb, board)
+        else:  # household valves on RS-485, declared in the board definition
+            spec = simhw.sim_board_def(4)
+            spec["rs485"] = rs485
+            board = boarddef.validate(spec)
+            self.sb = simhw.SimBoard(board, ua=[0.45, 0.35, 0.55, 0.5],
+                                     fs_root=str(tmp_path) + "/")
+            self.app = App(board, self.sb.hw, household=household(self.sb.clock, board))
         clock = self.sb.clock
         clock.epoch_s = 1795000000
         self.ntp_offset_s = 3  # the board's clock starts 3 s off
@@ -85,8 +95,7 @@ class Rig:
                     "socket_timeout_s": 2, "keepalive_s": 60, "boot_spread_s": 0}
         self.board = ConnectedBoard(self.app, unit_cfg, client_class=paho_umqtt.MQTTClient,
                                     rand=random.Random(seed).random,
-                                    ntp=(ntp_time_s, set_time_s), link_period_ms=1000,
-                                    household=household(clock) if household else None)
+                                    ntp=(ntp_time_s, set_time_s), link_period_ms=1000)
         self.app.apply_config({"collection_period_s": 60, "control_period_s": 120})
 
     def run(self, ms, host=None, real_sleep_s=0.0):
@@ -266,8 +275,11 @@ def self_test_lines(rig):
                      stroke_timeout_ms=600_000, link_timeout_ms=30_000)
 
 
-def test_household_valves_on_rs485_join_the_telemetry_and_take_openings(mosquitto, tmp_path):
-    """pymodbus slaves on a pty as two household valves (and one address with nobody)."""
+def test_household_valves_on_rs485_are_in_the_pi_loops_and_the_telemetry(mosquitto, tmp_path):
+    """pymodbus slaves on a pty as two household valves (and one address with nobody),
+    declared in the board definition's rs485 section: the host's targets reach them by valve
+    id, the PI loop writes their openings over Modbus, telemetry carries them like the
+    board's own valves (measured values, mode, health)."""
     from edge import household_valves as hv
     from edge import modbus
     from tests.boardcheck import ROOT
@@ -276,37 +288,53 @@ def test_household_valves_on_rs485_join_the_telemetry_and_take_openings(mosquitt
     bus = PymodbusBus([device(5, holding={0: 0}, inputs={0: 385, 1: 420}),
                        device(6, holding={0: 0}, inputs={0: 0xFE0C, 1: 100})])  # -50 degC
     profiles = hv.load_profiles(str(ROOT / "boards" / "profiles"))
+    rs485 = {"uart": 1, "tx": 1, "rx": 2, "period_ms": 5000, "dead_after": 2,
+             "valves": [{"id": "f5-east", "addr": 5}, {"id": "f5-west", "addr": 6},
+                        {"id": "f6-east", "addr": 7}]}
 
-    def household(clock):
+    def household(clock, board):
         master = modbus.RTUMaster(bus.port, RealClock(), baud=9600, timeout_ms=80)
-        return hv.build(master, clock, [{"id": "f5-east", "addr": 5},
-                                        {"id": "f5-west", "addr": 6},
-                                        {"id": "f6-east", "addr": 7}], profiles, dead_after=2)
+        spec = board["rs485"]
+        return hv.build(master, clock, spec["valves"], profiles,
+                        dead_after=spec["dead_after"], probe_ms=spec["probe_ms"],
+                        stale_ms=spec["stale_ms"])
 
     host = Host(mosquitto, "e5")
-    rig = Rig(mosquitto, "e5", tmp_path, household=household)
+    rig = Rig(mosquitto, "e5", tmp_path, rs485=rs485, household=household)
     try:
         rig.run_until(lambda: len(host.seen[p.TELE]) >= 2, host)
         host.publish(p.TARGETS, {"version": 2, "ts_s": 1795000000, "targets": {
-            "entrance": {"t_return_c": 39.0},
+            "entrance": {"t_return_c": 39.0}, "f5-east": {"t_return_c": 36.0},
             "f5-west": {"t_return_c": 37.0, "opening_ff_pct": 55.0}}})
-        rig.run_until(lambda: bus.registers(6, 3, 0, 1) == [550], host, step_ms=5000)
-        rig.run_until(lambda: any(e["event"] == "modbus_dead" for e in host.seen[p.EVENT]),
-                      host, step_ms=5000)
-        rig.run_until(lambda: host.seen[p.TELE][-1]["valves"][-2]["opening_cmd_pct"] == 55.0,
-                      host)
-        valves = {v["id"]: v for v in host.seen[p.TELE][-1]["valves"]}
-        assert valves["f5-east"]["t_return_c"] == pytest.approx(38.5)
-        assert valves["f5-west"]["opening_meas_pct"] == pytest.approx(10.0)
-        # -50 degC cannot be a return temperature: reported as a bad probe, and the record
-        # still goes out (one implausible household reading must not refuse the whole record).
-        assert valves["f5-west"]["t_return_c"] is None
-        assert valves["f5-west"]["sensor_ok"] is False
-        assert valves["f6-east"]["valve_ok"] is False and valves["f6-east"]["t_return_c"] is None
-        dead = [e for e in host.seen[p.EVENT] if e["event"] == "modbus_dead"][0]
-        assert dead["valve"] == "f6-east" and dead["severity"] == "alarm"
+        rig.run_until(lambda: any(a["of"] == "targets" for a in host.seen[p.ACK]), host)
         ack = [a for a in host.seen[p.ACK] if a["of"] == "targets"][-1]
         assert (ack["version"], ack["result"]) == (2, "applied")
+        # 38.5 degC against 36: too warm, the loop closes it from its measured 42 %.
+        rig.run_until(lambda: 0 < bus.registers(5, 3, 0, 1)[0] < 420, host, step_ms=5000)
+        # -50 degC cannot be a return temperature: a bad probe, the valve's fail-safe opening.
+        rig.run_until(lambda: bus.registers(6, 3, 0, 1) == [400], host, step_ms=5000)
+        rig.run_until(lambda: any(e["event"] == "modbus_dead" for e in host.seen[p.EVENT]),
+                      host, step_ms=5000)
+        n = len(host.seen[p.TELE])
+        rig.run_until(lambda: len(host.seen[p.TELE]) > n, host)
+        tele = host.seen[p.TELE][-1]
+        assert [v["id"] for v in tele["valves"]] == ["entrance", "hh1", "hh2", "hh3",
+                                                     "f5-east", "f5-west", "f6-east"]
+        valves = {v["id"]: v for v in tele["valves"]}
+        east = valves["f5-east"]
+        assert east["t_return_c"] == pytest.approx(38.5) and east["target_c"] == 36.0
+        assert east["opening_meas_pct"] == pytest.approx(42.0)
+        assert east["mode"] == "auto" and east["opening_cmd_pct"] < 42.0
+        assert east["sensor_ok"] and east["valve_ok"]
+        west = valves["f5-west"]
+        assert west["t_return_c"] is None and west["sensor_ok"] is False
+        assert west["mode"] == "failsafe" and west["opening_cmd_pct"] == 40.0
+        assert west["opening_meas_pct"] == pytest.approx(10.0) and west["valve_ok"]
+        dead = valves["f6-east"]
+        assert dead["valve_ok"] is False and dead["t_return_c"] is None
+        assert dead["mode"] == "frozen"
+        event = [e for e in host.seen[p.EVENT] if e["event"] == "modbus_dead"][0]
+        assert event["valve"] == "f6-east" and event["severity"] == "alarm"
     finally:
         rig.board.close()
         host.close()
