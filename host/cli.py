@@ -17,6 +17,9 @@ from host import __version__
 
 SUBCOMMANDS = (
     "host.run",
+    "host.hydraulics.cli",
+    "host.serve",
+    "sim.cli",
 )
 
 
