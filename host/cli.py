@@ -18,6 +18,7 @@ from host import __version__
 SUBCOMMANDS = (
     "host.run",
     "host.hydraulics.cli",
+    "host.estimation.cli",
     "host.serve",
     "sim.cli",
 )

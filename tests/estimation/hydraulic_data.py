@@ -1,0 +1,73 @@
+"""Synthetic measured conditions from the hydraulics package (its generator and solver).
+
+Each condition moves the entrance valves to new random openings, so the flow distribution
+changes between conditions (not just the total). True pipe S are lumped values (so the law is
+exactly quadratic), drawn around the generator's nominal Darcy S.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from host.estimation.adapter import nominal_s
+from host.estimation.conditions import Conditions
+from host.hydraulics.generate import generate_network
+from host.hydraulics.network import Network
+from host.hydraulics.results import solve_network
+from host.hydraulics.solver import SolverOptions
+
+#: Tight tolerances: the estimator's exactness checks need heads to ~1e-12 m.
+TIGHT = SolverOptions(head_tol_m=1e-11, flow_step_tol=1e-12)
+
+
+def lumped_network(n_nodes: int, seed: int, spread: float = 0.0) -> tuple[Network, np.ndarray]:
+    """A generated network with lumped S = nominal × U(1 − spread, 1 + spread)."""
+    net = generate_network(n_nodes, seed=seed)
+    rng = np.random.default_rng(seed + 1000)
+    s = nominal_s(net) * rng.uniform(1 - spread, 1 + spread, len(net.pipes))
+    pipes = tuple(
+        dataclasses.replace(
+            p, s_m_per_m3h2=float(v), length_m=None, diameter_mm=None, roughness_mm=None
+        )
+        for p, v in zip(net.pipes, s, strict=True)
+    )
+    return dataclasses.replace(net, pipes=pipes), s
+
+
+def conditions_from_solver(
+    net: Network,
+    k_n: int,
+    seed: int,
+    heads_at: set[str] | None = None,
+    opening_range: tuple[float, float] = (0.25, 1.0),
+) -> Conditions:
+    """K solved conditions with random entrance openings; heads at ``heads_at`` (all)."""
+    rng = np.random.default_rng(seed)
+    sols = []
+    for _ in range(k_n):
+        openings = {e.id: float(rng.uniform(*opening_range)) for e in net.entrances}
+        sols.append(solve_network(net.with_openings(openings), TIGHT))
+    nodes = heads_at if heads_at is not None else {n.id for n in net.nodes}
+    return Conditions(
+        condition_ids=tuple(f"c{k}" for k in range(k_n)),
+        timestamps=tuple(f"2026-11-20T{k % 24:02d}:00:00+00:00" for k in range(k_n)),
+        head_m={
+            n.id: np.array([s.node_head_m[i] for s in sols])
+            for i, n in enumerate(net.nodes)
+            if n.id in nodes
+        },
+        flow_m3h={
+            e.id: np.array([s.entrance_flow_m3h[i] for s in sols])
+            for i, e in enumerate(net.entrances)
+        },
+    )
+
+
+def station_and_entrances(net: Network) -> set[str]:
+    """The realistic sensor set: station supply/return and both sides of every entrance."""
+    ids = {net.station.supply_node, net.station.return_node}
+    for e in net.entrances:
+        ids |= {e.supply_node, e.return_node}
+    return ids
