@@ -404,9 +404,7 @@ def estimate_full(
             reason[j] = f"uncertain: standard error {100 * s_se[j] / s[j]:.0f} % of S"
     suspects = _suspect_heads(graph, (d * y_w - lin.flow) * np.sqrt(w_model))
     n_bad = int(np.sum(unknown & ~ident))
-    status = Status.UNIQUE if n_bad == 0 else Status.PARTIAL
-    if n_bad == int(unknown.sum()) and n_bad:
-        status = Status.FAILED
+    status = Status.of(n_bad, int(unknown.sum()))
     message = (
         f"rank {rank} of {n_unknowns} unknowns; "
         + ("S unique" if rank == n_unknowns else f"{n_unknowns - rank} direction(s) undetermined")

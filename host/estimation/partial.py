@@ -423,9 +423,7 @@ def _finish(
             )
     suspects = _suspects(graph, st, hub, k_n)
     n_bad = int(np.sum(~g_ok))
-    status = Status.UNIQUE if n_bad == 0 else Status.PARTIAL
-    if n_g and n_bad == n_g:
-        status = Status.FAILED
+    status = Status.of(n_bad, n_g)
     message = (
         f"rank {sol.rank} of {n_g} groups ({b} pipes, {sum(len(g) > 1 for g in st.groups)} "
         f"series groups); {int(g_ok.sum())} of {n_g} groups identified"

@@ -36,6 +36,13 @@ class Status(int, Enum):
     PARTIAL = 1  #: some pipes only as groups or not at all (see ``reason``)
     FAILED = 2  #: nothing could be estimated (see ``message``)
 
+    @classmethod
+    def of(cls, n_unidentified: int, n_unknowns: int) -> Status:
+        """The status for n_unidentified of n_unknowns pipes or groups left unidentified."""
+        if n_unidentified == 0:
+            return cls.UNIQUE
+        return cls.FAILED if n_unidentified == n_unknowns else cls.PARTIAL
+
 
 @dataclass(frozen=True)
 class Group:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 # Gravity and the kPa <-> m water column conversion live in shared/units.py (one place for
 # board and host); this module holds only the hydraulics' own unit factors.
-from shared.units import G_M_S2  # noqa: F401  (re-exported for the solver modules)
+from shared.units import G_M_S2, SECONDS_PER_HOUR  # noqa: F401  (G re-exported for the solver)
 
-#: Seconds per hour.
-S_PER_H = 3600.0
 #: m³/h → m³/s.
-M3H_TO_M3S = 1.0 / S_PER_H
+M3H_TO_M3S = 1.0 / SECONDS_PER_HOUR
 #: m/(m³/h)² → s²/m⁵  (head loss law h = S·|G|·G).
-S_M3H_TO_SI = S_PER_H**2
+S_M3H_TO_SI = SECONDS_PER_HOUR**2
 #: mm → m.
 MM_TO_M = 1e-3
 #: kPa → Pa.

@@ -22,7 +22,6 @@ FLOW_FLOOR_M3_S = 1e-6
 def test_matches_epanet(
     n_nodes: int, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("six")
     from host.hydraulics.peers.epanet import run_wntr, to_wntr
 
     monkeypatch.chdir(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
 
 from host.hydraulics.generate import generate_network
 from host.hydraulics.peers.open import open_variant
@@ -13,7 +12,6 @@ from host.hydraulics.solver import solve_system
 
 
 def test_matches_pandapipes_on_a_small_network() -> None:
-    pytest.importorskip("pandapipes")
     from host.hydraulics.peers.pandapipes_net import run_pandapipes, to_pandapipes
 
     on = open_variant(generate_network(100, seed=1))

@@ -10,11 +10,6 @@ def raises(exc_type, fn, *args, **kwargs):
     raise AssertionError("expected {} from {}".format(exc_type.__name__, fn))
 
 
-def approx(a, b, tol=1e-9):
-    """True when a and b agree to an absolute tolerance tol."""
-    return abs(a - b) <= tol
-
-
 def repo_path(relative):
     """Absolute path of a repository file (this file is <root>/tests/mp/mpcheck.py)."""
     here = __file__.replace("\\", "/")

@@ -93,17 +93,22 @@ def test_station_balances_entrances_then_households_per_entrance():
 
 
 def test_converges_to_equal_returns_on_a_toy_plant():
-    """Targets track the mean; with each return following its target the spread vanishes."""
+    """Targets start where each return is; rate-limited moves bring every return to the common
+    mean within a few periods, never in one jump larger than max_step_c."""
     returns = {"a": 35.0, "b": 45.0, "c": 41.0}
-    targets = {u: None for u in returns}
-    for _ in range(20):
+    targets = dict(returns)
+    spreads = []
+    for _ in range(10):
         group = [entrance(u, returns[u], target=targets[u]) for u in returns]
         for d in equalise_group(group, NOW, S):
+            assert abs(d.new_target_c - d.old_target_c) <= S.max_step_c + 1e-9
             targets[d.unit] = d.new_target_c
         for u in returns:  # the local PI loops reach their targets within a period
             returns[u] = targets[u]
-    assert max(returns.values()) - min(returns.values()) <= S.hysteresis_c
-
+        spreads.append(max(returns.values()) - min(returns.values()))
+    assert spreads[0] > 1.0  # the rate limit prevents a one-period fix
+    assert spreads[-1] <= S.hysteresis_c
+    assert abs(sum(returns.values()) / 3 - 40.33) < 0.5  # the mean, not some other level
 
 def opened(unit, t, opening, target=None):
     return ValveReading(unit, "entrance", t, 2.0, NOW - 60, target, 0.0, opening)

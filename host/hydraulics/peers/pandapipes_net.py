@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.hydraulics.peers.open import OpenNetwork
+from host.hydraulics.units import G_M_S2
 from host.hydraulics.water import density_kg_m3
 
 #: Newton iteration limit for pandapipes runs (its default is 10).
@@ -46,7 +47,7 @@ def to_pandapipes(open_net: OpenNetwork):  # noqa: ANN201 - pandapipes is an unt
         name=list(sys.link_ids),
     )
     for i in np.flatnonzero(np.isfinite(sys.fixed_head_m)):
-        p_bar = (sys.fixed_head_m[i] - open_net.elevation_m[i]) * rho * 9.80665 / 1e5
+        p_bar = (sys.fixed_head_m[i] - open_net.elevation_m[i]) * rho * G_M_S2 / 1e5
         pp.create_ext_grid(net, junctions[i], p_bar=p_bar, t_k=t_k)
     out = sys.demand_m3_s > 0.0
     inn = sys.demand_m3_s < 0.0
