@@ -82,11 +82,34 @@ class AlarmConfig:
 
 
 @dataclass(frozen=True)
+class StrategyConfig:
+    """The host's balancing loop (host/balancer.py). Per-station settings (hysteresis, rate
+    limit, target range, ...) live in the database and are changed through the API."""
+
+    enabled: bool = True
+    period_s: float = 1800.0  # default control period; a station's own setting overrides it
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The REST API (host/api). Port 0 disables it."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    # First start with no users: an admin of this name is created with the password in this
+    # file (never in the config itself). Without it, create users with `evenheat user add`.
+    admin_user: str = "admin"
+    admin_password_file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
 
 def _section(cls: type, data: Any, name: str) -> Any:
@@ -119,6 +142,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     """Build a Config from parsed TOML; raise ConfigError naming the bad key."""
     sections = {"broker": BrokerConfig, "database": DatabaseConfig}
     sections |= {"service": ServiceConfig, "alarms": AlarmConfig}
+    sections |= {"strategy": StrategyConfig, "api": ApiConfig}
     for key in data:
         if key not in sections:
             raise ConfigError(f"unknown section [{key}]")
@@ -133,6 +157,8 @@ def parse_config(data: dict[str, Any]) -> Config:
             p.topic(site, "x", p.TELE)
         except p.ProtocolError as exc:
             raise ConfigError(f"service.sites: {site!r}: {exc.detail}") from None
+    if cfg.strategy.period_s <= 0:
+        raise ConfigError("strategy.period_s must be positive")
     if cfg.database.sqlite_synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError("database.sqlite_synchronous must be FULL, NORMAL or EXTRA")
     return cfg

@@ -78,4 +78,29 @@ MIGRATIONS: tuple[Migration, ...] = (
                 name TEXT PRIMARY KEY, start_s {big} NOT NULL, end_s {big} NOT NULL)""",
         ),
     ),
+    (
+        2,
+        "API users, balancing settings per station, balancing decisions",
+        (
+            """CREATE TABLE users (
+                name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+                created_s {real} NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)""",
+            """CREATE TABLE strategy_settings (
+                station_id TEXT PRIMARY KEY REFERENCES stations (id), settings TEXT NOT NULL,
+                updated_s {real} NOT NULL, updated_by TEXT NOT NULL)""",
+            # One row per valve per balancing run: what was decided, why, and from what.
+            """CREATE TABLE decisions (
+                id {id}, run_id {big} NOT NULL, station_id TEXT NOT NULL, ts_s {real} NOT NULL,
+                site TEXT NOT NULL, unit TEXT NOT NULL, valve TEXT NOT NULL,
+                old_target_c {real}, new_target_c {real}, reason TEXT NOT NULL,
+                group_mean_c {real}, inputs TEXT NOT NULL, trigger TEXT NOT NULL,
+                desired_version {big})""",
+            """CREATE INDEX decisions_station ON decisions (station_id, ts_s)""",
+            # A valve an operator has taken over: the balancer leaves it alone until released.
+            """CREATE TABLE overrides (
+                site TEXT NOT NULL, unit TEXT NOT NULL, valve TEXT NOT NULL,
+                target_c {real}, opening_pct {real}, set_s {real} NOT NULL,
+                set_by TEXT NOT NULL, PRIMARY KEY (site, unit, valve))""",
+        ),
+    ),
 )
