@@ -79,6 +79,10 @@ class Ingest:
         self.max_clock_ahead_s = max_clock_ahead_s
         self.clock = clock
         self.metrics = Metrics()
+        # The newest telemetry message of each board (by board time): what the balancer and
+        # the API's "latest values" read. Not persisted: after a restart the boards refill it
+        # within one collection period, and until then the balancer holds every target.
+        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
 
     def process(self, deliveries: Sequence[Delivery]) -> None:
         """Handle a batch in one transaction (raises, with nothing stored, on a DB error)."""
@@ -188,6 +192,9 @@ class Ingest:
         stored[p.TELE] += len(fresh)
         fresh.sort(key=lambda t: (t[0].unit_id, t[0].ts_s, t[0].seq))
         for m, site, unit, msg in fresh:
+            newest = self.latest.get((site, unit))
+            if newest is None or m.ts_s >= newest["ts_s"]:
+                self.latest[(site, unit)] = msg
             self.boards.on_data(
                 (site, unit), m.unit_id, m.received_s, m.ts_s, m.seq, msg.get("health")
             )

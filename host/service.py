@@ -1,11 +1,13 @@
-"""The host service: MQTT link, ingest thread, board timeouts, desired state, alarms, metrics.
+"""The host service: MQTT link, ingest thread, board timeouts, desired state, alarms, the
+balancing loop, metrics.
 
 One ingest thread does all the work in arrival order: it takes up to `batch_max` deliveries
 from the queue the MQTT thread fills, processes them in one transaction, then acknowledges
-them to the broker; between batches it runs the board timeouts. If the database fails, the
-batch is retried with back-off and nothing is acknowledged meanwhile (the broker holds the
-rest). Commands (`desired.set`, `alarms.acknowledge`, `alarms.set_thresholds`) may be called
-from any thread: storage serialises them.
+them to the broker; between batches it runs the board timeouts and the balancer
+(host/balancer.py). If the database fails, the batch is retried with back-off and nothing is
+acknowledged meanwhile (the broker holds the rest). Commands (`desired.set`,
+`alarms.acknowledge`, `alarms.set_thresholds`, the balancer's) may be called from any
+thread: storage serialises them.
 
 Usage::
 
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from host.alarms import Alarms
+from host.balancer import Balancer
 from host.boards import Boards
 from host.config import Config
 from host.desired import Desired
@@ -59,6 +62,13 @@ class Service:
             self.desired,
             cfg.service.accept_unknown_units,
             cfg.service.max_clock_ahead_s,
+            clock,
+        )
+        self.balancer = Balancer(
+            self.storage,
+            self.desired,
+            lambda site, unit: self.ingest.latest.get((site, unit)),
+            cfg.strategy,
             clock,
         )
         self._stop = threading.Event()
@@ -174,6 +184,11 @@ class Service:
             log.error("database error in the board timeouts: %s", exc)
             self.boards.reload()
             self.alarms.reload()
+            return
+        try:
+            self.balancer.tick(self.clock())
+        except _DB_ERRORS as exc:
+            log.error("database error in the balancer: %s", exc)
 
     # ------------------------------------------------------------ metrics ----
     def summary(self) -> str:
