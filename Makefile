@@ -42,7 +42,7 @@ test: venv system-deps
 lint: venv
 	$(VENV)/bin/ruff check .
 
-run: venv
+run: venv system-deps
 	$(VENV)/bin/evenheat run
 
 clean:

@@ -326,6 +326,45 @@ class Balancer:
             out.append(d)
         return out
 
+    def station_summary(self, station_id: str) -> dict[str, Any]:
+        """What the host sees of a station now: the spread of its entrances' newest return
+        temperatures (degC, fresh readings only), how many boards report, the last run."""
+        settings = self.settings(station_id)
+        now_s = self.clock()
+        returns: dict[str, float] = {}
+        layout = self._layout(station_id)
+        for site, unit, _points in layout:
+            msg = self.latest(site, unit)
+            if msg is None or not 0 <= now_s - msg["ts_s"] <= settings["stale_after_s"]:
+                continue
+            for v in msg["valves"]:
+                if v["id"] == ENTRANCE_VALVE and v.get("t_return_c") is not None:
+                    returns[unit] = float(v["t_return_c"])
+        mean_c = sum(returns.values()) / len(returns) if returns else None
+        last = self.storage.fetch_one(
+            "SELECT run_id, ts_s, trigger, SUM(CASE WHEN desired_version IS NULL THEN 0"
+            " ELSE 1 END) FROM decisions WHERE station_id = ? GROUP BY run_id, ts_s, trigger"
+            " ORDER BY run_id DESC LIMIT 1",
+            (station_id,),
+        )
+        return {
+            "station_id": station_id,
+            "ts_s": now_s,
+            "entrances": len(layout),
+            "reporting": len(returns),
+            "t_return_mean_c": mean_c,
+            "t_return_min_c": min(returns.values()) if returns else None,
+            "t_return_max_c": max(returns.values()) if returns else None,
+            # the largest deviation from the mean: "within +-x K"
+            "t_return_spread_k": (
+                max(abs(t - mean_c) for t in returns.values()) if mean_c is not None else None
+            ),
+            "last_run": (
+                {"run_id": int(last[0]), "ts_s": last[1], "trigger": last[2],
+                 "valves_changed": int(last[3])} if last else None
+            ),
+        }  # fmt: skip
+
     # ------------------------------------------------------------ overrides ----
     def overrides(self) -> list[dict[str, Any]]:
         cols = ("site", "unit", "valve", "target_c", "opening_pct", "set_s", "set_by")

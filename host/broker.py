@@ -1,25 +1,32 @@
-"""An embedded MQTT broker (amqtt) for demos and single-machine installs.
+"""The broker `evenheat run` starts for itself: a Mosquitto on a loopback port.
 
-Production estates run a real broker (Mosquitto, EMQX) with per-board credentials and ACLs;
-this one exists so `make run` needs nothing installed system-wide.
+Production estates run their own broker (Mosquitto, EMQX) with per-board credentials and ACLs
+(docs/operator-guide.md). For the demo and single-machine installs `evenheat run` starts
+Debian's Mosquitto (`make run` installs it) with a generated configuration: anonymous access
+on loopback only, persistence in the job's folder. The tests start theirs the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import shutil
 import socket
-
-from amqtt.broker import Broker
-
-log = logging.getLogger(__name__)
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 
 class BrokerStartError(RuntimeError):
-    """The embedded broker could not listen (port taken, bad address)."""
+    """The broker could not start (binary missing, port taken, exited at once)."""
 
 
-def _check_port_free(host: str, port: int) -> None:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def check_port_free(host: str, port: int) -> None:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -31,28 +38,76 @@ def _check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
-class EmbeddedBroker:
-    """amqtt listening on host:port; anonymous access (loopback only by default)."""
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if not found:
+        raise BrokerStartError(
+            "mosquitto is not installed: `make run` installs it (apt-get install mosquitto)"
+        )
+    return found
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883):
-        self.host = host
-        self.port = port
-        self._broker: Broker | None = None
 
-    async def start(self) -> None:
-        _check_port_free(self.host, self.port)
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-            },
-        }
-        self._broker = Broker(config)
-        await self._broker.start()
-        log.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
+def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BrokerStartError(f"nothing listens on {host}:{port} after {timeout_s} s")
 
-    async def stop(self) -> None:
-        if self._broker is not None:
-            await asyncio.wait_for(self._broker.shutdown(), timeout=10)
-            self._broker = None
-            log.info("embedded MQTT broker stopped")
+
+@dataclass
+class Mosquitto:
+    """A Mosquitto of our own; `restart()` keeps its port (and, if persistent, its store)."""
+
+    host: str
+    port: int
+    workdir: Path
+    persistence: bool = False
+    process: subprocess.Popen | None = None
+
+    def start(self) -> Mosquitto:
+        check_port_free(self.host, self.port)
+        conf = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            "max_queued_messages 100000",
+            "log_dest stderr",
+            "log_type error",
+        ]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf.write_text("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "mosquitto.log", "ab"),  # noqa: SIM115
+        )
+        try:
+            wait_for_port(self.host, self.port)
+        except BrokerStartError:
+            self.stop()
+            log = (self.workdir / "mosquitto.log").read_text(errors="replace")[-500:]
+            raise BrokerStartError(f"mosquitto did not start: {log}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

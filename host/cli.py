@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from host import __version__
 
 SUBCOMMANDS = (
-    "host.run",
+    "host.demo",
     "host.hydraulics.cli",
     "host.estimation.cli",
     "host.serve",
@@ -50,6 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("amqtt", "transitions"):  # their INFO is per-packet chatter
+    for noisy in ("uvicorn.access",):  # its INFO is a line per request
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     return int(args.func(args))

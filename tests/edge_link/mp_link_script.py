@@ -1,7 +1,7 @@
 """Runs under the real MicroPython unix port: the board's link against a real Mosquitto.
 
 Usage: micropython mp_link_script.py HOST PORT DEAD_PORT UNIT WORKDIR
-(with tests/edge_link/mp_umqtt on MICROPYPATH, standing in for umqtt.simple).
+(with sim/board_mqtt on MICROPYPATH, standing in for umqtt.simple).
 
 1. connect (last will, retained birth, subscribe), send 5 records straight through, take the
    retained desired state the host left (acks);

@@ -20,7 +20,7 @@ from edge import boarddef, simhw
 from edge.app import App
 from edge.connected import ConnectedBoard
 from shared import protocol as p
-from tests.edge_link import paho_umqtt
+from sim.board_mqtt import paho_umqtt
 from tests.mp.edgecheck import new_app, sim_entrance
 from tests.mqtt_client import TestClient
 

@@ -1,7 +1,7 @@
 """The board's link on the real MicroPython unix port against a real Mosquitto.
 
 edge/link.py, edge/outbox.py and edge/desired.py run inside MicroPython 1.29 (the unix port)
-with our own small MQTT 3.1.1 client standing in for umqtt.simple (mp_umqtt/, same API), over
+with our own small MQTT 3.1.1 client standing in for umqtt.simple (sim/board_mqtt/, same API), over
 loopback to the Mosquitto the test suite starts. The host side is paho (CPython).
 """
 
@@ -35,7 +35,7 @@ def test_link_under_micropython_survives_an_outage_and_backfills(mosquitto, tmp_
     try:
         proc = run_script(HERE / "mp_link_script.py", mosquitto.host, str(mosquitto.port),
                           str(free_port()), UNIT, str(tmp_path),
-                          extra_path=(HERE / "mp_umqtt",), timeout_s=120)
+                          extra_path=(HERE.parents[1] / "sim" / "board_mqtt",), timeout_s=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         result = json.loads(proc.stdout.split("RESULT ", 1)[1])
         seen: dict[str, list] = {kind: [] for kind in p.UPLINK}

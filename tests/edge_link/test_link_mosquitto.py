@@ -15,7 +15,7 @@ import time
 import pytest
 
 from shared import protocol as p
-from tests.edge_link import paho_umqtt
+from sim.board_mqtt import paho_umqtt
 from tests.mp.linkfakes import CFG, SITE, UNIT, LinkRig
 from tests.mqtt_client import TestClient
 

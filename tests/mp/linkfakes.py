@@ -186,7 +186,7 @@ class LinkRig:
     """Link + outbox + desired state on a manual clock, wired as edge/connected.py does.
 
     With no client_class the link talks to a new FakeBroker (`self.broker`); tests on CPython
-    pass the paho-backed client (tests/edge_link/paho_umqtt.py) and a real broker address.
+    pass the paho-backed client (sim/board_mqtt/paho_umqtt.py) and a real broker address.
     """
 
     def __init__(self, root, rand=None, cfg=None, client_class=None):

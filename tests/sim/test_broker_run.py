@@ -2,15 +2,15 @@
 strategy sees only what crosses the broker, its targets reach the boards and are acked.
 
 Board side: edge.connected with umqtt.simple's API backed by paho-mqtt
-(tests/edge_link/paho_umqtt.py); broker: Debian's Mosquitto started by the test run."""
+(sim/board_mqtt/paho_umqtt.py); broker: Debian's Mosquitto started by the test run."""
 
 from dataclasses import replace
 
 from shared import protocol
+from sim.board_mqtt import paho_umqtt
 from sim.broker_run import run_over_broker
 from sim.host_strategy import EqualiseStrategy
 from sim.scenario import load_scenario
-from tests.edge_link import paho_umqtt
 
 
 def test_a_tiny_station_balances_over_the_broker(mosquitto, tmp_path):

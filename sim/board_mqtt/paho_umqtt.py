@@ -24,8 +24,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from tests.edge_link.mp_umqtt.umqtt.simple import MQTTClient as SocketMQTTClient
-from tests.edge_link.mp_umqtt.umqtt.simple import MQTTException
+from sim.board_mqtt.umqtt.simple import MQTTClient as SocketMQTTClient
+from sim.board_mqtt.umqtt.simple import MQTTException
 
 __all__ = ["MQTTClient", "MQTTException", "NETWORK"]
 
@@ -42,7 +42,7 @@ class MQTTClient(SocketMQTTClient):
     """See the module docstring. Timeouts default to 5 s as the board's link configures.
 
     The constructor, `set_callback` and `set_last_will` are those of our MicroPython client
-    (mp_umqtt/umqtt/simple.py, the same API); everything that talks to the broker is paho's.
+    (umqtt/simple.py beside this file, same API); everything that talks to the broker is paho's.
     """
 
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
