@@ -135,7 +135,8 @@ class Balancer:
         try:
             new = self._checked(station_id, changes)
         except BalancerError as exc:
-            self.storage.audit(who, "set_strategy", station_id, changes, f"refused: {exc}")
+            with self.storage.transaction():
+                self.storage.audit(who, "set_strategy", station_id, changes, f"refused: {exc}")
             raise
         stored = {k: v for k, v in new.items() if k in changes or self._is_stored(station_id, k)}
         with self.storage.transaction():
@@ -208,10 +209,11 @@ class Balancer:
             decisions = balance_station(entrances, households, now_s, strategy)
             published = self._publish(decisions, sites, who)
             run_id = self._record(station_id, now_s, decisions, sites, published, trigger)
-            self.storage.audit(
-                who, "balance_station", station_id,
-                {"trigger": trigger, "run_id": run_id, "published": published}, "done",
-            )  # fmt: skip
+            with self.storage.transaction():
+                self.storage.audit(
+                    who, "balance_station", station_id,
+                    {"trigger": trigger, "run_id": run_id, "published": published}, "done",
+                )  # fmt: skip
         changed = sum(d.changed for d in decisions)
         log.info(
             "balanced %s (%s): %d valves, %d changed, %d boards published",
@@ -386,7 +388,8 @@ class Balancer:
         try:
             targets = self._override_targets(site, unit, valve, target_c, opening_pct)
         except BalancerError as exc:
-            self.storage.audit(who, "override", f"{site}/{unit}", detail, f"refused: {exc}")
+            with self.storage.transaction():
+                self.storage.audit(who, "override", f"{site}/{unit}", detail, f"refused: {exc}")
             raise
         with self._lock:
             try:
@@ -444,7 +447,8 @@ class Balancer:
             )
             if row is None:
                 exc = BalancerError("not-overridden", f"{site}/{unit} {valve!r}")
-                self.storage.audit(who, "release", f"{site}/{unit}", valve, f"refused: {exc}")
+                with self.storage.transaction():
+                    self.storage.audit(who, "release", f"{site}/{unit}", valve, f"refused: {exc}")
                 raise exc
             targets = self._complete(site, unit)
             targets.get(valve, {}).pop("manual_opening_pct", None)

@@ -20,6 +20,8 @@ SUBCOMMANDS = (
     "host.hydraulics.cli",
     "host.estimation.cli",
     "host.serve",
+    "host.export_cli",
+    "host.user_cli",
     "sim.cli",
 )
 

@@ -9,7 +9,7 @@ control period and pushes targets, which the boards apply and acknowledge.
 Every simulated hour one line is printed: the spread of the entrances' return temperatures
 and the share of flats below 18 degC (simulator truth, which the host never sees), and what
 the host did. The API (http://127.0.0.1:8000/docs) shows the same from the host's side:
-GET /stations/{id}/summary, the decisions, the targets and their acks.
+GET /api/v1/stations/{id}/summary, the decisions, the targets and their acks.
 
 Everything lives in `--workdir` (default .evenheat-demo/, recreated at each start). Ctrl-C
 stops cleanly. For real boards use `evenheat serve --config host.toml` instead (README).
@@ -83,20 +83,25 @@ def _register_estate(service: Any, scn: Any) -> str:
     return net.station.id
 
 
-def truth_line(run: Any) -> dict[str, float]:
-    """The simulator's truth now: entrance returns and rooms (never shown to the host)."""
-    out = run.out
-    t = out.t_return_entrance_c
-    g = out.flows.entrance_flow_m3h
-    mean = float(np.sum(t * g) / np.sum(g)) if np.sum(g) > 0 else float(np.mean(t))
+def truth(t_return_c: np.ndarray, flow_m3h: np.ndarray, t_room_c: np.ndarray) -> dict:
+    """The simulator's truth at one instant (never shown to the host): entrance returns,
+    their largest deviation from the flow-weighted mean (K), and the rooms."""
+    total = float(np.sum(flow_m3h))
+    weights = flow_m3h if total > 0 else np.ones_like(t_return_c)
+    mean = float(np.sum(t_return_c * weights) / np.sum(weights))
     return {
-        "t_return_min_c": float(np.min(t)),
-        "t_return_max_c": float(np.max(t)),
-        "spread_k": float(np.max(np.abs(t - mean))),
-        "cold_share": float(np.mean(out.t_room_c < T_COLD_C)),
-        "room_min_c": float(np.min(out.t_room_c)),
-        "room_mean_c": float(np.mean(out.t_room_c)),
+        "t_return_min_c": float(np.min(t_return_c)),
+        "t_return_max_c": float(np.max(t_return_c)),
+        "spread_k": float(np.max(np.abs(t_return_c - mean))),
+        "cold_share": float(np.mean(t_room_c < T_COLD_C)),
+        "room_min_c": float(np.min(t_room_c)),
+        "room_mean_c": float(np.mean(t_room_c)),
     }
+
+
+def truth_line(run: Any) -> dict[str, float]:
+    out = run.out
+    return truth(out.t_return_entrance_c, out.flows.entrance_flow_m3h, out.t_room_c)
 
 
 def _host_line(service: Any) -> str:
@@ -110,112 +115,140 @@ def _host_line(service: Any) -> str:
     )
 
 
+class Demo:
+    """The demo's parts, startable and stoppable in-process (the bench and tests do)."""
+
+    def __init__(self, scenario: str = "typical", days: float = 2.0, speedup: float = 400.0,
+                 mqtt_port: int = 1883, api_port: int | None = 8000,
+                 workdir: Path = Path(".evenheat-demo"), strategy: bool = True):
+        from sim.scenario import ScenarioError, load_scenario
+
+        if speedup <= 0 or days <= 0:
+            raise ScenarioError("--days and --speedup must be positive")
+        self.scn = load_scenario(scenario, days=days)
+        self.speedup = speedup
+        self.mqtt_port = mqtt_port
+        self.api_port = api_port
+        self.work = workdir
+        self.strategy = strategy
+        self.password_file = workdir / "admin-password"
+        self.broker = Mosquitto("127.0.0.1", mqtt_port, workdir / "broker")
+        self.run: Any = None
+        self.service: Any = None
+        self.station = ""
+
+    def start(self) -> None:
+        """Start everything, or nothing: a part that fails stops those already started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        from host.config import (
+            ApiConfig,
+            BrokerConfig,
+            Config,
+            DatabaseConfig,
+            ServiceConfig,
+            StrategyConfig,
+        )
+        from host.service import Service
+        from sim.board_mqtt.paho_umqtt import MQTTClient
+        from sim.broker_run import BrokerPlant
+        from sim.runner import TYPE_OFFSET_C
+
+        if self.api_port is not None:
+            check_port_free("127.0.0.1", self.api_port)
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        self.password_file.write_text(secrets.token_urlsafe(12) + "\n")
+        self.password_file.chmod(0o600)
+        self.broker.start()
+        self.run = BrokerPlant(replace(self.scn, control="none"), "127.0.0.1", self.mqtt_port,
+                               MQTTClient, str(self.work / "boards"), site=SITE,
+                               speedup=self.speedup)  # fmt: skip
+        cfg = Config(
+            broker=BrokerConfig(port=self.mqtt_port, client_id="evenheat-demo-host"),
+            database=DatabaseConfig(url=f"sqlite:///{self.work / 'evenheat.db'}",
+                                    sqlite_synchronous="NORMAL"),
+            service=ServiceConfig(sites=(SITE,), offline_timeout_s=1800.0, tick_s=1.0,
+                                  log_summary_s=0.0),
+            strategy=StrategyConfig(period_s=1800.0, enabled=self.strategy),
+            api=ApiConfig(port=self.api_port or 0,
+                          admin_password_file=str(self.password_file)),
+        )  # fmt: skip
+        self.service = Service(cfg, clock=self.run.clock)
+        self.station = _register_estate(self.service, self.scn)
+        self.service.balancer.set_settings(
+            self.station, {"household_type_offsets": dict(TYPE_OFFSET_C)}, who="demo"
+        )
+        self.service.start()  # with its API when api_port is set
+
+    def simulate(self, stop: threading.Event, on_hour: Any = None) -> list[dict[str, Any]]:
+        """Run the scenario's days (or until `stop`); log and return one line per hour."""
+        scn = self.scn
+        n_steps = int(round(scn.days * 86400.0 / scn.dt_s))
+        steps_per_hour = max(1, int(round(3600.0 / scn.dt_s)))
+        wall0 = time.perf_counter()
+        hours = []
+        for k in range(n_steps):
+            if stop.is_set():
+                break
+            self.run.step()
+            if k == 0 or (k + 1) % steps_per_hour == 0:
+                t = truth_line(self.run)
+                t["hour"] = self.run.now_s / 3600.0
+                t["wall_s"] = time.perf_counter() - wall0
+                hours.append(t)
+                h = t["hour"]
+                log.info(
+                    "day %d %02d:00 | returns %.1f-%.1f degC, within +-%.1f K | flats below 18"
+                    " degC %.1f %%, coldest %.1f degC, mean %.1f degC | %s | wall %.0f s",
+                    int(h // 24) + 1, int(round(h % 24)), t["t_return_min_c"],
+                    t["t_return_max_c"], t["spread_k"], 100.0 * t["cold_share"],
+                    t["room_min_c"], t["room_mean_c"], _host_line(self.service), t["wall_s"],
+                )  # fmt: skip
+        return hours
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()  # first: the boards going away is not news to report
+        if self.run is not None:
+            self.run.close()
+        self.broker.stop()
+
+
 def run_command(args: argparse.Namespace) -> int:
-    from host.config import (
-        ApiConfig,
-        BrokerConfig,
-        Config,
-        DatabaseConfig,
-        ServiceConfig,
-        StrategyConfig,
-    )
-    from host.service import Service
-    from sim.board_mqtt.paho_umqtt import MQTTClient
-    from sim.broker_run import BrokerPlant
-    from sim.runner import TYPE_OFFSET_C
-    from sim.scenario import ScenarioError, load_scenario
+    from sim.scenario import ScenarioError
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        scn = load_scenario(args.scenario, days=args.days)
-        if args.speedup <= 0 or args.days <= 0:
-            raise ScenarioError("--days and --speedup must be positive")
-        check_port_free("127.0.0.1", args.api_port)
+        demo = Demo(args.scenario, args.days, args.speedup, args.port, args.api_port,
+                    args.workdir)  # fmt: skip
+        demo.start()
     except (ScenarioError, BrokerStartError) as exc:
         log.error("%s", exc)
         return 1
-    work: Path = args.workdir
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    password_file = work / "admin-password"
-    password_file.write_text(secrets.token_urlsafe(12) + "\n")
-    password_file.chmod(0o600)
-    broker = Mosquitto("127.0.0.1", args.port, work / "broker")
     try:
-        broker.start()
-    except BrokerStartError as exc:
-        log.error("%s", exc)
-        return 1
-    run = service = api = None
-    try:
-        run = BrokerPlant(replace(scn, control="none"), "127.0.0.1", args.port, MQTTClient,
-                          str(work / "boards"), site=SITE, speedup=args.speedup)
-        cfg = Config(
-            broker=BrokerConfig(port=args.port, client_id="evenheat-demo-host"),
-            database=DatabaseConfig(url=f"sqlite:///{work / 'evenheat.db'}",
-                                    sqlite_synchronous="NORMAL"),
-            service=ServiceConfig(sites=(SITE,), offline_timeout_s=1800.0, tick_s=1.0,
-                                  log_summary_s=0.0),
-            strategy=StrategyConfig(period_s=1800.0),
-            api=ApiConfig(port=args.api_port, admin_password_file=str(password_file)),
-        )  # fmt: skip
-        service = Service(cfg, clock=run.clock)
-        station = _register_estate(service, scn)
-        service.balancer.set_settings(
-            station, {"household_type_offsets": dict(TYPE_OFFSET_C)}, who="demo"
-        )
-        service.start()
-        api = _start_api(service, args.api_port)
+        net = demo.scn.estate.network
         log.info(
-            "demo: %d entrances, %d flats, %.1f simulated days at %gx. API: "
+            "demo: %d entrances, %d flats, %g simulated days at %gx. API: "
             "http://127.0.0.1:%d/docs (user admin, password in %s). Summary: GET "
-            "/stations/%s/summary",
-            len(scn.estate.network.entrances), len(scn.estate.network.households), args.days,
-            args.speedup, args.api_port, password_file, station,
+            "/api/v1/stations/%s/summary",
+            len(net.entrances), len(net.households), args.days, args.speedup, args.api_port,
+            demo.password_file, demo.station,
         )  # fmt: skip
-        _simulate(run, service, scn, stop)
+        demo.simulate(stop)
         if not stop.is_set():
-            log.info("simulation finished after %.1f days", run.now_s / 86400.0)
+            log.info("simulation finished after %.2f days", demo.run.now_s / 86400.0)
             if not args.exit:
                 log.info("the host and the API stay up: Ctrl-C to stop")
                 stop.wait()
     finally:
         log.info("stopping")
-        if api is not None:
-            api.stop()
-        if service is not None:
-            service.stop()  # first: the boards going away is not news to report
-        if run is not None:
-            run.close()
-        broker.stop()
+        demo.stop()
     return 0
-
-
-def _start_api(service: Any, port: int) -> Any:
-    from host.api import ApiServer
-
-    api = ApiServer(service, port=port)
-    api.start()
-    return api
-
-
-def _simulate(run: Any, service: Any, scn: Any, stop: threading.Event) -> None:
-    n_steps = int(round(scn.days * 86400.0 / scn.dt_s))
-    steps_per_hour = max(1, int(round(3600.0 / scn.dt_s)))
-    wall0 = time.perf_counter()
-    for k in range(n_steps):
-        if stop.is_set():
-            return
-        run.step()
-        if k == 0 or (k + 1) % steps_per_hour == 0:
-            t = truth_line(run)
-            hours = run.now_s / 3600.0
-            log.info(
-                "day %d %02d:00 | returns %.1f-%.1f degC, within +-%.1f K | flats below 18 degC"
-                " %.1f %%, coldest %.1f degC, mean %.1f degC | %s | wall %.0f s",
-                int(hours // 24) + 1, int(hours % 24), t["t_return_min_c"],
-                t["t_return_max_c"], t["spread_k"], 100.0 * t["cold_share"], t["room_min_c"],
-                t["room_mean_c"], _host_line(service), time.perf_counter() - wall0,
-            )  # fmt: skip

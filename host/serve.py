@@ -39,7 +39,12 @@ def serve_command(args: argparse.Namespace) -> int:
     except (ConfigError, StorageError) as exc:
         log.error("%s", exc)
         return 1
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:  # the API's port is taken
+        log.error("cannot start: %s", exc)
+        service.stop()
+        return 1
     stop.wait()
     log.info("stopping")
     service.stop()

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from host.alarms import Alarms
 from host.balancer import Balancer
@@ -74,6 +75,7 @@ class Service:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._http: ThreadingHTTPServer | None = None
+        self.api: Any = None  # host.api.ApiServer when [api] port is set
 
     def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
         self.link.publish(topic, payload, retain)
@@ -89,6 +91,11 @@ class Service:
         if self.cfg.service.metrics_port:
             self._http = _metrics_server(self)
             self._spawn(self._http.serve_forever, "metrics")
+        if self.cfg.api.port:
+            from host.api import ApiServer
+
+            self.api = ApiServer(self)
+            self.api.start()
         log.info(
             "serving sites %s, database %s",
             ", ".join(self.cfg.service.sites),
@@ -115,6 +122,8 @@ class Service:
     def stop(self) -> None:
         """Finish the batch in hand, acknowledge it, disconnect, close the database."""
         self._stop.set()
+        if self.api is not None:
+            self.api.stop()
         if self._http:
             self._http.shutdown()
         for thread in self._threads:

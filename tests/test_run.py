@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from host.broker import check_port_free
 from tests.brokers import free_port
 
 EVENHEAT = str(Path(sys.executable).parent / "evenheat")
@@ -53,7 +54,7 @@ def test_the_demo_balances_the_typical_station_and_the_api_shows_it(tmp_path):
         wait_for_log(log_path, r"day 1 00:00 \| returns")
         password = (work / "admin-password").read_text().strip()
         auth = ("admin", password)
-        api = f"http://127.0.0.1:{api_port}"
+        api = f"http://127.0.0.1:{api_port}/api/v1"
         # The host balances every 30 simulated minutes: wait for the second run's targets.
         wait_for_log(log_path, r"day 1 01:00 .*targets issued [1-9]", timeout_s=120)
         summary = httpx.get(f"{api}/stations/ST/summary", auth=auth, timeout=10).json()
@@ -77,9 +78,8 @@ def test_the_demo_balances_the_typical_station_and_the_api_shows_it(tmp_path):
     # Targets reached the boards and came back acknowledged; the spread shrank.
     assert issued >= 60 and applied >= 0.9 * issued
     assert spreads[-1] < spreads[0] - 1.0, spreads
-    for port in (mqtt_port, api_port):  # everything it opened is released
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", port))
+    for port in (mqtt_port, api_port):  # nothing listens any more
+        check_port_free("127.0.0.1", port)
 
 
 def test_run_refuses_a_port_in_use_with_a_clear_error(tmp_path):

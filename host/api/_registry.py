@@ -1,0 +1,208 @@
+"""Registry routes: stations, buildings, entrances, households, devices (read, create; update
+households). Reads are open to viewers; edits need the admin role and are audited by the
+registry (or here when refused)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from host.api._core import Admin, Api, ApiDep, ApiError, Viewer
+from host.api._models import (
+    BuildingIn,
+    DeviceIn,
+    EntranceIn,
+    HouseholdFields,
+    HouseholdIn,
+    StationIn,
+)
+from host.registry import HOUSEHOLD_FIELDS
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+
+COLUMNS = {
+    "stations": ("id", "site", "name"),
+    "buildings": ("id", "station_id", "name", "floors"),
+    "entrances": ("id", "building_id", "site", "unit"),
+    "households": ("id", "entrance_id", *HOUSEHOLD_FIELDS),
+    "devices": ("id", "site", "unit", "point", "kind", "entrance_id", "household_id"),
+}
+
+
+def rows(api: Api, table: str, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a registry table as dicts, filtered on equal columns, ordered by id."""
+    cols = COLUMNS[table]
+    filters = {k: v for k, v in (where or {}).items() if v is not None}
+    clause = " AND ".join(f"{k} = ?" for k in filters)
+    sql = f"SELECT {', '.join(cols)} FROM {table}" + (f" WHERE {clause}" if clause else "")
+    found = api.storage.fetch_all(sql + " ORDER BY id", tuple(filters.values()))
+    out = [dict(zip(cols, r, strict=True)) for r in found]
+    if table == "households":
+        for row in out:
+            row["has_room_sensor"] = bool(row["has_room_sensor"])
+    return out
+
+
+def one(api: Api, table: str, id_: str) -> dict[str, Any]:
+    found = rows(api, table, {"id": id_})
+    if not found:
+        raise ApiError(404, "missing", f"no {table[:-1]} {id_!r}")
+    return found[0]
+
+
+@router.get("/registry", summary="Counts of every registry table")
+def registry_counts(*, api: ApiDep, _: Viewer) -> dict[str, int]:
+    return api.service.registry.counts()
+
+
+# ---------------------------------------------------------------- stations ----
+@router.get("/stations", summary="Every heat exchange station")
+def list_stations(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
+    return rows(api, "stations", {"site": site})
+
+
+@router.get("/stations/{station_id}", summary="One station with its buildings")
+def get_station(*, station_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
+    station = one(api, "stations", station_id)
+    station["buildings"] = rows(api, "buildings", {"station_id": station_id})
+    return station
+
+
+@router.post("/stations", status_code=201, summary="Add a station (admin)")
+def add_station(*, body: StationIn, api: ApiDep, user: Admin) -> dict[str, Any]:
+    api.write(
+        user, "add_station", body.id, body.model_dump(),
+        lambda: api.service.registry.add_station(body.id, body.site, body.name, who=user.name),
+    )  # fmt: skip
+    return one(api, "stations", body.id)
+
+
+# ---------------------------------------------------------------- buildings ----
+@router.get("/buildings", summary="Buildings, optionally of one station")
+def list_buildings(
+    *, station_id: str | None = None, api: ApiDep, _: Viewer
+) -> list[dict[str, Any]]:
+    return rows(api, "buildings", {"station_id": station_id})
+
+
+@router.get("/buildings/{building_id}", summary="One building with its entrances")
+def get_building(*, building_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
+    building = one(api, "buildings", building_id)
+    building["entrances"] = rows(api, "entrances", {"building_id": building_id})
+    return building
+
+
+@router.post("/buildings", status_code=201, summary="Add a building (admin)")
+def add_building(*, body: BuildingIn, api: ApiDep, user: Admin) -> dict[str, Any]:
+    api.write(
+        user, "add_building", body.id, body.model_dump(),
+        lambda: api.service.registry.add_building(
+            body.id, body.station_id, body.name, body.floors, who=user.name
+        ),
+    )  # fmt: skip
+    return one(api, "buildings", body.id)
+
+
+# ---------------------------------------------------------------- entrances ----
+@router.get("/entrances", summary="Entrances (one board unit each), filtered")
+def list_entrances(
+    *,
+    building_id: str | None = None,
+    site: str | None = None,
+    api: ApiDep,
+    _: Viewer,
+) -> list[dict[str, Any]]:
+    return rows(api, "entrances", {"building_id": building_id, "site": site})
+
+
+@router.get("/entrances/{entrance_id}", summary="One entrance with households and devices")
+def get_entrance(*, entrance_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
+    entrance = one(api, "entrances", entrance_id)
+    entrance["households"] = rows(api, "households", {"entrance_id": entrance_id})
+    entrance["devices"] = rows(api, "devices", {"entrance_id": entrance_id})
+    return entrance
+
+
+@router.post("/entrances", status_code=201, summary="Add an entrance and its unit (admin)")
+def add_entrance(*, body: EntranceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
+    api.write(
+        user, "add_entrance", body.id, body.model_dump(),
+        lambda: api.service.registry.add_entrance(
+            body.id, body.building_id, body.site, body.unit, who=user.name
+        ),
+    )  # fmt: skip
+    return one(api, "entrances", body.id)
+
+
+# ---------------------------------------------------------------- households ----
+@router.get("/households", summary="Households, optionally of one entrance")
+def list_households(
+    *, entrance_id: str | None = None, api: ApiDep, _: Viewer
+) -> list[dict[str, Any]]:
+    return rows(api, "households", {"entrance_id": entrance_id})
+
+
+@router.get("/households/{household_id}", summary="One household")
+def get_household(*, household_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
+    return one(api, "households", household_id)
+
+
+@router.post("/households", status_code=201, summary="Add a household (admin)")
+def add_household(*, body: HouseholdIn, api: ApiDep, user: Admin) -> dict[str, Any]:
+    fields = body.model_dump(exclude={"id", "entrance_id"}, exclude_none=True)
+    api.write(
+        user, "add_household", body.id, body.model_dump(exclude_none=True),
+        lambda: api.service.registry.add_household(
+            body.id, body.entrance_id, who=user.name, **fields
+        ),
+    )  # fmt: skip
+    return one(api, "households", body.id)
+
+
+@router.patch("/households/{household_id}", summary="Change fields of a household (admin)")
+def update_household(
+    *,
+    household_id: str,
+    body: HouseholdFields,
+    api: ApiDep,
+    user: Admin,
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    api.write(
+        user, "update_household", household_id, fields,
+        lambda: api.service.registry.update_household(household_id, who=user.name, **fields),
+    )  # fmt: skip
+    return one(api, "households", household_id)
+
+
+# ---------------------------------------------------------------- devices ----
+@router.get("/devices", summary="Devices (valves, sensors, meters), filtered")
+def list_devices(
+    *,
+    site: str | None = None,
+    unit: str | None = None,
+    entrance_id: str | None = None,
+    kind: Annotated[str | None, Query(description="entrance_valve, household_valve, ...")] = None,
+    api: ApiDep,
+    _: Viewer,
+) -> list[dict[str, Any]]:
+    where = {"site": site, "unit": unit, "entrance_id": entrance_id, "kind": kind}
+    return rows(api, "devices", where)
+
+
+@router.get("/devices/{device_id}", summary="One device")
+def get_device(*, device_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
+    return one(api, "devices", device_id)
+
+
+@router.post("/devices", status_code=201, summary="Add a device on a board (admin)")
+def add_device(*, body: DeviceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
+    api.write(
+        user, "add_device", body.id, body.model_dump(),
+        lambda: api.service.registry.add_device(
+            body.id, body.site, body.unit, body.point, body.kind, body.household_id,
+            who=user.name,
+        ),
+    )  # fmt: skip
+    return one(api, "devices", body.id)
