@@ -359,7 +359,10 @@ class App:
                 "t_return_c": ch.value if ch.ok else None,
                 "target_c": self.targets[self.valve_ids[i]]["t_return_c"],
                 "opening_cmd_pct": max(0.0, p.command_pct),
-                "opening_meas_pct": p.position_pct if p.position_pct >= 0 and p.ok() else None,
+                # the angle sensor reads a little past the calibrated end stop at times;
+                # the valve is at the stop, and the protocol (rightly) refuses > 100
+                "opening_meas_pct": min(100.0, p.position_pct)
+                if p.position_pct >= 0 and p.ok() else None,
                 "pi_integral_pct": min(200.0, max(-200.0, float(bal.integral[i]))),
                 "mode": mode,
                 "sensor_ok": ch.ok,

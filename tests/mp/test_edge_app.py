@@ -131,6 +131,17 @@ def test_telemetry_and_events_follow_the_protocol():
     protocol.validate(protocol.STATE, dict(app.summary(), v=protocol.SCHEMA_VERSION))
 
 
+def test_a_position_read_past_the_end_stop_is_reported_at_the_stop():
+    # Simulated hardware: the angle sensor's noise puts a fully open valve at 100.04 %; the
+    # record must stay valid (it was refused as record_invalid and lost before).
+    sb, _, app = _started()
+    sb.run(app, 60000)
+    app.positioners[0].position_pct = 100.0434
+    rec = app.telemetry()
+    protocol.validate(protocol.TELE, dict(rec, v=protocol.SCHEMA_VERSION))
+    assert rec["valves"][0]["opening_meas_pct"] == 100.0
+
+
 def test_refused_config_or_targets_change_nothing():
     sb, _, app = _started()
     before = dict(app.config)
