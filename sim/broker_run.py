@@ -110,12 +110,15 @@ class BrokerPlant:
     ``step()`` advances one plant step of ``dt_s`` and then waits until ``dt_s / speedup`` of
     wall time has passed since the previous step (at least a little, so the broker, the
     sockets and the host's threads always get the CPU), so the pace holds whatever the
-    compute time. ``clock()`` is board time (EPOCH_S + simulated seconds): give it to a host
+    compute time. Each board services its link every ``link_period_ms`` of board time (a
+    real board: every second of real time; 10 s of board time is 17 ms of wall time at
+    600x, and keeps 60 boards from spending the step in select()). ``clock()`` is board time (EPOCH_S + simulated seconds): give it to a host
     service so that its staleness and timeouts are judged in simulated time.
     """
 
     def __init__(self, scn: Scenario, broker_host: str, broker_port: int, client_class: type,
-                 root: str, site: str = "sim", speedup: float = 600.0):
+                 root: str, site: str = "sim", speedup: float = 600.0,
+                 link_period_ms: int = 10_000):
         self.scn = scn
         self.speedup = speedup
         self.plant = Plant(scn.estate, scn.weather, scn.station, scn.dt_s)
@@ -129,7 +132,8 @@ class BrokerPlant:
             unit_cfg = {"site": site, "unit": b.unit, "broker": f"{broker_host}:{broker_port}",
                         "socket_timeout_s": 2, "keepalive_s": 60, "boot_spread_s": 0}
             self.links.append(ConnectedBoard(b.app, unit_cfg, client_class=client_class,
-                                             rand=rng.random, link_period_ms=1000))
+                                             rand=rng.random,
+                                             link_period_ms=link_period_ms))
         self.ent_open = np.array([e.valve.opening for e in self.net.entrances])
         self.hh_open = np.array([h.valve.opening if h.valve else 1.0 for h in self.net.households])
         self.steps = 0
