@@ -112,8 +112,9 @@ class BrokerPlant:
     sockets and the host's threads always get the CPU), so the pace holds whatever the
     compute time. Each board services its link every ``link_period_ms`` of board time (a
     real board: every second of real time; 10 s of board time is 17 ms of wall time at
-    600x, and keeps 60 boards from spending the step in select()). ``clock()`` is board time (EPOCH_S + simulated seconds): give it to a host
-    service so that its staleness and timeouts are judged in simulated time.
+    600x, and keeps 60 boards from spending the step in select()). ``clock()`` is board time
+    (EPOCH_S + simulated seconds): give it to a host service so that its staleness and
+    timeouts are judged in simulated time.
     """
 
     def __init__(self, scn: Scenario, broker_host: str, broker_port: int, client_class: type,
