@@ -23,8 +23,9 @@ Files under hw.fs_root, all written atomically: config.json, targets.json, pi_st
 (integral and output per valve, every control cycle, for the bumpless restart),
 calibration.json (learned end stops), boot.json (edge.safemode).
 
-In safe mode only the positioners (driving every valve to its fail-safe opening), the
-telemetry record, housekeeping and the supervisor run: no sampling, no PI.
+In safe mode only the positioners (driving every valve to its fail-safe opening, or to an
+operator's manual opening where the targets in force set one), the telemetry record,
+housekeeping and the supervisor run: no sampling, no PI.
 
 Seams for the MQTT link (part 2):
 - `apply_config(changes)` and `apply_targets(targets, version)` take desired state in the
@@ -123,8 +124,8 @@ class App:
             rs = board["rs485"]
             self._rs485_budget_ms = rs["budget_ms"]
             sched.add("rs485", rs["period_ms"], self._rs485)
-        if safe_mode:
-            for p, fs in zip(self.positioners, self._failsafe_list()):
+        if safe_mode:  # an operator's manual opening wins over the fail-safe one here too
+            for p, fs in zip(self.positioners, self._safe_list()):
                 p.command(fs)
         else:
             sample_ms = board.get("sample_period_ms", 5000)
@@ -198,7 +199,10 @@ class App:
         return True, ""
 
     def apply_targets(self, targets, version=0):
-        """Desired targets {valve id: {t_return_c, opening_ff_pct}}. Returns (applied, reason)."""
+        """Desired targets {valve id: {t_return_c, opening_ff_pct, manual_opening_pct}}.
+
+        Returns (applied, reason). An entry with manual_opening_pct holds that valve there
+        (edge.balancing, "manual"); an entry without it releases it, bumplessly."""
         try:
             new = cfgmod.merged_targets(self.targets, targets, self.valve_ids)
         except cfgmod.ConfigError as exc:
@@ -215,16 +219,32 @@ class App:
         nan = float("nan")
         t = [self.targets[vid]["t_return_c"] for vid in self.valve_ids]
         ff = []
+        man = []
         for vid in self.valve_ids:
             x = self.targets[vid].get("opening_ff_pct")
             ff.append(nan if x is None else x)
-        self.balancer.set_targets(t, ff)
+            x = self.targets[vid].get("manual_opening_pct")
+            man.append(nan if x is None else x)
+        self.balancer.set_targets(t, ff, man)
 
     def _failsafe_list(self):
         out = []
         for v in self.valve_defs:
             x = v.get("failsafe_opening_pct")
             out.append(self.config["failsafe_opening_pct"] if x is None else x)
+        return out
+
+    def _manual_pct(self, i):
+        """The manual opening (%) of valve i, or None when its loop is in charge."""
+        return self.targets[self.valve_ids[i]].get("manual_opening_pct")
+
+    def _safe_list(self):
+        """Openings in safe mode: the manual opening where one is set, else the fail-safe."""
+        out = self._failsafe_list()
+        for i in range(self.n):
+            x = self._manual_pct(i)
+            if x is not None:
+                out[i] = x
         return out
 
     def _control_ms(self):
@@ -353,7 +373,10 @@ class App:
         for i in range(self.n):
             ch = self._probe[i]
             p = self.positioners[i]
-            mode = "failsafe" if self.safe_mode else MODE_NAMES[int(bal.mode[i] + 0.5)]
+            if self.safe_mode:
+                mode = "failsafe" if self._manual_pct(i) is None else "manual"
+            else:
+                mode = MODE_NAMES[int(bal.mode[i] + 0.5)]
             valves.append({
                 "id": self.valve_ids[i],
                 "t_return_c": ch.value if ch.ok else None,

@@ -16,6 +16,13 @@ open more) and the positional law  u = ff + kp * e + I  (opening in %):
 - integral frozen while the valve's return probe is bad ("failsafe": the output goes to the
   fail-safe opening at once) or the valve is stalled or stuck ("frozen": output held);
 - optional feed-forward opening per valve (opening_ff_pct, NaN for none);
+- manual opening per valve (manual_opening_pct, NaN for none; "manual"): an operator's
+  opening, which wins over the loop and over the fail-safe opening of a bad probe. The output
+  goes there at rate_limit_pct per period (not bound by opening_min_pct..opening_max_pct: the
+  operator chose it; the positioner keeps it within 0..100) and stays exactly there. I tracks
+  u - ff - kp * e as in the deadband, and the first cycle after the release sets I from the
+  held output, so the loop resumes from the held opening without a step. A valve that cannot
+  move (stalled, stuck, silent on RS-485) is "frozen" all the same;
 - bumpless restart: `restore()` takes the persisted integral and output; without them the
   first cycle starts from the measured opening and I is set so that u does not jump.
 
@@ -24,11 +31,12 @@ Modes per valve are codes into MODE_NAMES, the same words as the telemetry's `mo
 
 from edge.xnp import FLOAT, np
 
-MODE_NAMES = ("auto", "hold", "frozen", "failsafe")
+MODE_NAMES = ("auto", "hold", "frozen", "failsafe", "manual")
 AUTO = 0
 HOLD = 1
 FROZEN = 2
 FAILSAFE = 3
+MANUAL = 4
 
 
 class Balancer:
@@ -38,6 +46,8 @@ class Balancer:
         self.output = np.array(failsafe_pct, dtype=FLOAT)
         self.target = np.full(n, 40.0, dtype=FLOAT)
         self.ff = np.zeros(n, dtype=FLOAT)
+        self.manual = np.zeros(n, dtype=FLOAT)  # manual opening (%) where is_manual
+        self.is_manual = np.zeros(n, dtype=FLOAT)  # 1.0: held at a manual opening
         self.failsafe = np.array(failsafe_pct, dtype=FLOAT)
         self.mode = np.full(n, float(FAILSAFE), dtype=FLOAT)
         self.error = np.zeros(n, dtype=FLOAT)
@@ -62,11 +72,24 @@ class Balancer:
     def set_failsafe(self, values_pct):
         self.failsafe = np.array(values_pct, dtype=FLOAT)
 
-    def set_targets(self, t_return_c, opening_ff_pct):
-        """Per-valve targets (degC) and feed-forward openings (%, NaN for none)."""
+    def set_targets(self, t_return_c, opening_ff_pct, manual_opening_pct=None):
+        """Per-valve targets (degC), feed-forward and manual openings (%, NaN for none).
+
+        The mode of a valve that enters or leaves manual changes at once ("manual", or "auto":
+        the loop has it back and moves it from the next cycle)."""
         self.target = np.array(t_return_c, dtype=FLOAT)
         ff = np.array(opening_ff_pct, dtype=FLOAT)
         self.ff = np.where(np.isfinite(ff), ff, 0.0)
+        if manual_opening_pct is None:
+            man = np.full(self.n, float("nan"), dtype=FLOAT)
+        else:
+            man = np.array(manual_opening_pct, dtype=FLOAT)
+        was = self.is_manual
+        now = np.where(np.isfinite(man), 1.0, 0.0)
+        self.manual = np.where(now > 0.5, man, 0.0)
+        self.is_manual = now
+        self.mode = np.where(now > 0.5, float(MANUAL),
+                             np.where(was > 0.5, float(AUTO), self.mode))
 
     def restore(self, integral_pct, output_pct):
         """Bumpless restart from persisted state: the next cycle continues from it."""
@@ -95,14 +118,24 @@ class Balancer:
         i_auto = np.clip(i_old + (self.ki_s * dt_s) * e, self.lo - ff - p, self.hi - ff - p)
         u_auto = np.clip(ff + p + i_auto, lo, hi)
         inband = np.where(e * e <= self.precision * self.precision, 1.0, 0.0)
-        run = s * valve_ok
+        man = self.is_manual
+        m = man * valve_ok  # held at a manual opening, probe good or bad
+        mf = man - m  # manual, but the valve cannot move: frozen
+        run = s * valve_ok * (1.0 - man)
         auto = run * (1.0 - inband)
         hold = run * inband
+        # manual: towards the operator's opening at the rate limit, within 0..100 only
+        u_man = np.clip(self.manual, np.clip(prev - self.rate, 0.0, 100.0),
+                        np.clip(prev + self.rate, 0.0, 100.0))
         self.integral = np.where(auto > 0.5, i_auto,
-                                 np.where(hold > 0.5, prev - ff - p, self.integral))
-        self.output = np.where(auto > 0.5, u_auto, np.where(s > 0.5, prev, self.failsafe))
-        self.mode = (1.0 - s) * FAILSAFE + s * (1.0 - valve_ok) * FROZEN + hold * HOLD
+                                 np.where(hold + m > 0.5, prev - ff - p, self.integral))
+        self.output = np.where(m > 0.5, u_man, np.where(
+            mf + auto < 0.5, np.where(s > 0.5, prev, self.failsafe),
+            np.where(auto > 0.5, u_auto, prev)))
+        self.mode = (1.0 - man) * ((1.0 - s) * FAILSAFE + s * (1.0 - valve_ok) * FROZEN
+                                   + hold * HOLD) + m * MANUAL + mf * FROZEN
         self.error = e
-        self._track = self._track * (1.0 - s * valve_ok)
+        # a manual valve takes its held opening as the integral's starting point on release
+        self._track = np.where(man > 0.5, 1.0, self._track * (1.0 - s * valve_ok))
         self.cycles += 1
         return self.output

@@ -8,7 +8,9 @@ desired/targets), so a desired-state message from the host maps 1:1 onto what is
   opening_min_pct, opening_max_pct  output limits       failsafe_opening_pct  bad probe
   rate_limit_pct       largest change per control period
 
-Targets: valve id -> {"t_return_c": degC, "opening_ff_pct": % or None}.
+Targets: valve id -> {"t_return_c": degC, "opening_ff_pct": % or None,
+"manual_opening_pct": % or None} (a manual opening set by an operator suspends the valve's
+PI loop; t_return_c is the target it resumes with once a later entry leaves it out).
 Validation reuses `shared.protocol.validate`; a refusal raises ConfigError naming the field.
 """
 
@@ -107,6 +109,9 @@ def merged_targets(current, changes, valve_ids):
     for vid in current:
         out[vid] = dict(current[vid])
     for vid in changes:
+        # an entry replaces the valve's whole target: leaving manual_opening_pct out of it
+        # (or null) releases a manual opening; a valve without an entry keeps what it had
         out[vid] = {"t_return_c": changes[vid]["t_return_c"],
-                    "opening_ff_pct": changes[vid].get("opening_ff_pct")}
+                    "opening_ff_pct": changes[vid].get("opening_ff_pct"),
+                    "manual_opening_pct": changes[vid].get("manual_opening_pct")}
     return out

@@ -139,6 +139,8 @@ _EVENT = (
 _TARGET = (
     ("t_return_c", _NUM, True, 15, 95),
     ("opening_ff_pct", _NUMN, False, 0, 100),
+    # operator's manual opening: the board holds it, its PI loop suspended (null: none)
+    ("manual_opening_pct", _NUMN, False, 0, 100),
 )
 _TARGETS = (
     ("version", _INT, True, 1, MAX_SEQ),

@@ -1,6 +1,7 @@
 """The whole board program on a simulated entrance (ulab stand-in on MicroPython, numpy on
 CPython): closed loop to the targets, reboot without a bump, bad probe, corrupt files, safe
-mode, watchdog, and telemetry in the protocol's shape. Dual-runtime."""
+mode, watchdog, an operator's manual opening, and telemetry in the protocol's shape.
+Dual-runtime."""
 
 from edgecheck import fast_config, new_app, sim_entrance
 
@@ -195,3 +196,42 @@ def test_stroke_test_from_the_app_and_commissioning_report():
     assert rep["sensors"]["t_ret_entrance"]["ok"]
     app2 = new_app(sb, board)  # learned end stops are stored
     assert abs(app2.positioners[0].angle_closed_deg - 20.0) < 0.5
+
+
+def test_a_manual_opening_holds_the_valve_across_a_reboot_and_is_released_bumplessly():
+    sb, board, app = _started()
+    sb.run(app, HOUR_MS)
+    hh1 = app.valve_ids.index("hh1")
+    ok, reason = app.apply_targets({"hh1": {"t_return_c": 38.0, "manual_opening_pct": 12.0}}, 4)
+    assert ok, reason
+    sb.run(app, HOUR_MS)
+    assert abs(sb.valves[hh1].pos_pct - 12.0) <= 1.0
+    rec = app.telemetry()
+    protocol.validate(protocol.TELE, dict(rec, v=protocol.SCHEMA_VERSION))
+    modes = {v["id"]: v["mode"] for v in rec["valves"]}
+    assert modes["hh1"] == "manual" and modes["hh2"] != "manual"
+    app2 = new_app(sb, board)  # the board resets: the manual opening is in its targets file
+    assert app2.targets["hh1"]["manual_opening_pct"] == 12.0
+    sb.run(app2, HOUR_MS)
+    assert abs(sb.valves[hh1].pos_pct - 12.0) <= 1.0
+    before = float(app2.balancer.output[hh1])
+    ok, reason = app2.apply_targets({"hh1": {"t_return_c": 38.0}}, 5)  # released
+    assert ok, reason
+    sb.run(app2, 130000)  # one control cycle
+    assert abs(float(app2.balancer.output[hh1]) - before) <= app2.config["rate_limit_pct"]
+    assert app2.telemetry()["valves"][hh1]["mode"] != "manual"
+    sb.run(app2, 3 * HOUR_MS)  # the loop has it back and reaches its target
+    assert abs(_errors(sb, app2)[hh1]) <= app2.config["precision_c"]
+
+
+def test_safe_mode_holds_a_manual_opening_instead_of_the_failsafe():
+    sb, board = sim_entrance(4, start_pct=80.0)
+    app = new_app(sb, board)
+    ok, reason = app.apply_targets({"hh2": {"t_return_c": 40.0, "manual_opening_pct": 15.0}}, 2)
+    assert ok, reason
+    app = App(board, sb.hw, safe_mode=True)
+    sb.run(app, 300000)
+    hh2 = app.valve_ids.index("hh2")
+    assert abs(sb.valves[hh2].pos_pct - 15.0) <= 1.0
+    modes = [v["mode"] for v in app.telemetry()["valves"]]
+    assert modes[hh2] == "manual" and modes.count("failsafe") == 3

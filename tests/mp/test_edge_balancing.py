@@ -1,7 +1,8 @@
 """The vectorised PI loops (ulab stand-in on MicroPython, numpy on CPython): anti-windup,
-integral freeze, fail-safe, rate limit, deadband, feed-forward, bumpless restart."""
+integral freeze, fail-safe, rate limit, deadband, feed-forward, manual opening, bumpless
+restart."""
 
-from edge.balancing import AUTO, FAILSAFE, FROZEN, HOLD, Balancer
+from edge.balancing import AUTO, FAILSAFE, FROZEN, HOLD, MANUAL, Balancer
 from edge.xnp import FLOAT, np
 
 CFG = {"kp_pct_per_c": 4.0, "ti_s": 600.0, "precision_c": 0.5, "opening_min_pct": 5.0,
@@ -115,3 +116,44 @@ def test_restore_continues_exactly_where_it_stopped():
         ub = b.update(t, _ones(3), _ones(3), 120.0)
         for i in range(3):
             assert abs(ua[i] - ub[i]) < 1e-9
+
+
+NAN = float("nan")
+
+
+def test_a_manual_opening_wins_over_the_loop_and_the_failsafe_at_the_rate_limit():
+    b = _bal(n=3, failsafe=35.0)
+    b.set_targets([40.0] * 3, [NAN] * 3, [NAN, 25.0, 100.0])
+    assert int(b.mode[1]) == MANUAL and int(b.mode[2]) == MANUAL and int(b.mode[0]) != MANUAL
+    ok = _arr([1.0, 0.0, 1.0])  # valve 1's probe is bad: manual all the same
+    seen = []
+    for _ in range(4):
+        out = b.update(_arr([30.0, 999.0, 50.0]), ok, _ones(3), 120.0)
+        seen.append((float(out[1]), float(out[2])))
+    # 10 %/period towards 25 and then exactly there; 100 is beyond opening_max (95): the
+    # operator chose it, so it is reached
+    assert seen == [(40.0, 60.0), (30.0, 70.0), (25.0, 80.0), (25.0, 90.0)]
+    for _ in range(2):
+        out = b.update(_arr([30.0, 999.0, 50.0]), ok, _ones(3), 120.0)
+    assert float(out[2]) == 100.0 and float(out[1]) == 25.0
+    assert int(b.mode[1]) == MANUAL and int(b.mode[0]) == AUTO
+
+
+def test_a_manual_valve_that_cannot_move_is_frozen():
+    b = _bal(n=1)
+    b.set_targets([40.0], [NAN], [20.0])
+    out = b.update(_arr([40.0]), _ones(1), _arr([0.0]), 120.0)
+    assert float(out[0]) == 50.0 and int(b.mode[0]) == FROZEN
+
+
+def test_release_from_manual_resumes_the_loop_without_a_step():
+    b = _bal(n=1)
+    b.set_targets([40.0], [NAN], [20.0])
+    for _ in range(5):
+        out = b.update(_arr([44.0]), _ones(1), _ones(1), 120.0)
+    assert float(out[0]) == 20.0
+    b.set_targets([40.0], [NAN])  # released
+    assert int(b.mode[0]) == AUTO
+    out = b.update(_arr([44.0]), _ones(1), _ones(1), 120.0)  # same error: only the I step
+    assert 20.0 - 4.0 / 600.0 * 120.0 * 4.0 - 1e-9 <= float(out[0]) < 20.0
+    assert int(b.mode[0]) == AUTO

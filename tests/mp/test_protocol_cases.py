@@ -105,6 +105,12 @@ def test_out_of_range_values_are_refused():
         msg = copy(EXAMPLES[kind])
         msg[field] = value
         assert reason_of(kind, msg) == "range", (kind, field, value)
+    msg = copy(EXAMPLES["desired/targets"])
+    msg["targets"]["f6-west"]["manual_opening_pct"] = 101.0
+    err = raises(p.ProtocolError, p.validate, p.TARGETS, msg)
+    assert err.reason == "range" and "manual_opening_pct" in err.detail
+    msg["targets"]["f6-west"]["manual_opening_pct"] = None  # null: no manual opening
+    p.validate(p.TARGETS, msg)
     msg = copy(EXAMPLES["tele"])
     msg["valves"][0]["t_return_c"] = 400.0
     err = raises(p.ProtocolError, p.validate, p.TELE, msg)
