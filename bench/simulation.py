@@ -12,6 +12,12 @@ recorded series, 1,008 states) solved twice: warm-started as the plant does, and
 order and start Newton from scratch every step, as a plain `solve_network` would). Printed:
 time per solve of each, the ratio, and the largest flow difference between them.
 
+Convergence, against the unbalanced run of the same scenario and seed (control ``none``, same
+days): at 0, 6, 12, 24 h and every day after, the plant's true spread of entrance returns (the
+largest |return - flow-weighted station mean|, and max - min), the share of households below
+18 °C, the coldest and the mean room; then heat sent, pump electricity and the window metrics
+over the whole run.
+
 Run: .venv/bin/python bench/simulation.py [--days 7] [--control equalise]
 """
 
@@ -28,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.flows import NetworkFlows  # noqa: E402
+from sim.metrics import convergence  # noqa: E402
 from sim.runner import run  # noqa: E402
 from sim.scenario import CONTROLS, load_scenario  # noqa: E402
 
@@ -41,6 +48,30 @@ def replay_s(flows: NetworkFlows, ent: np.ndarray, hh: np.ndarray, speed: np.nda
     return time.perf_counter() - t0
 
 
+def print_convergence(none_res, res, days: float) -> None:
+    """The convergence table: unbalanced vs this run, instantaneous true values."""
+    hours = [0.0, 6.0, 12.0] + [24.0 * d for d in range(1, int(days) + 1)]
+    if days * 24.0 not in hours:
+        hours.append(days * 24.0)
+    a, b = convergence(none_res.series, tuple(hours)), convergence(res.series, tuple(hours))
+    print("convergence (true values; spread = max |return - flow-weighted mean| / max - min):")
+    print(f"  {'hour':>6} | {'unbalanced: spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6} | "
+          f"{res.control + ': spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6}")
+    for x, y in zip(a, b, strict=True):
+        print(f"  {y['hour']:6.1f} | {x['deviation_c']:9.2f} / {x['spread_c']:5.2f}    "
+              f"{x['share_below_18']:7.1%} {x['room_min_c']:6.2f} {x['room_mean_c']:6.2f} | "
+              f"{y['deviation_c']:9.2f} / {y['spread_c']:5.2f}    {y['share_below_18']:7.1%} "
+              f"{y['room_min_c']:6.2f} {y['room_mean_c']:6.2f}")
+    sa, sb = none_res.summary(), res.summary()
+    for key, label in (("heat_station_mwh", "heat sent by the station, MWh"),
+                       ("pump_electricity_kwh", "pump electricity, kWh"),
+                       ("heat_windows_mwh", "heat lost through open windows, MWh"),
+                       ("degree_hours_under_18_kh", "degree-hours under 18 °C, K·h"),
+                       ("degree_hours_over_22_kh", "degree-hours over 22 °C, K·h")):
+        change = (sb[key] / sa[key] - 1.0) if sa[key] else float("nan")
+        print(f"  {label:<38} {sa[key]:10.2f} -> {sb[key]:10.2f} ({change:+.1%})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0)
@@ -52,10 +83,10 @@ def main() -> int:
     print(f"scenario {scn.name}: {len({e.building for e in net.entrances})} buildings, "
           f"{len(net.entrances)} entrances, {len(net.households)} households; "
           f"{args.days:g} days at {scn.dt_s:g} s steps, control {args.control}")
-    res = run(scn)
+    res = run(scn, warmup_s=0.0)
     s = res.summary()
     sim_s = args.days * 86400.0
-    print(f"in-process week: wall {res.wall_s:.1f} s, {s['steps_per_s']:.0f} plant steps/s, "
+    print(f"in-process run: wall {res.wall_s:.1f} s, {s['steps_per_s']:.0f} plant steps/s, "
           f"{sim_s / res.wall_s:.0f}x faster than real time; hydraulic solves "
           f"{res.hydraulic_solves} of {res.steps} steps, {res.hydraulic_iterations} Newton "
           f"iterations")
@@ -63,6 +94,8 @@ def main() -> int:
                 "heat_station_mwh", "pump_electricity_kwh", "flats_residual_rel",
                 "network_residual_rel"):
         print(f"  {key:<28} {s[key]:.4g}")
+    none_res = run(replace(scn, control="none"), warmup_s=0.0)
+    print_convergence(none_res, res, args.days)
     ser = res.series
     warm_out: list[np.ndarray] = []
     cold_out: list[np.ndarray] = []

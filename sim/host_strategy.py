@@ -43,10 +43,12 @@ class EqualiseStrategy:
     the strategy centres offsets per group and trims the level on the valves' openings)."""
 
     def __init__(self, household_offset_c: Mapping[str, float] | None = None,
-                 period_s: float = 1800.0, settings: StrategySettings | None = None):
+                 period_s: float = 900.0, settings: StrategySettings | None = None,
+                 household_types: Mapping[str, str] | None = None):
         self.period_s = period_s
         self.settings = settings or StrategySettings()
         self.offsets = dict(household_offset_c or {})
+        self.types = dict(household_types or {})
 
     def decide(
         self, now_s: float, records: Mapping[str, dict[str, Any]],
@@ -66,6 +68,7 @@ class EqualiseStrategy:
                     target_c=v["target_c"],
                     offset_c=0.0 if is_entrance else self.offsets.get(f"{unit}/{v['id']}", 0.0),
                     opening_pct=v["opening_cmd_pct"],
+                    household_type=None if is_entrance else self.types.get(f"{unit}/{v['id']}"),
                 )
                 if is_entrance:
                     entrances.append(reading)

@@ -107,3 +107,34 @@ def energy_balance(ledger: EnergyLedger) -> dict[str, float]:
         "flats_residual_rel": flats / max(ledger.radiator_j, 1e-9),
         "network_residual_rel": net / max(ledger.station_j, 1e-9),
     }
+
+
+def return_deviation_c(t_return_c: np.ndarray, flow_m3h: np.ndarray) -> float:
+    """The balancing check's spread: the largest |return - station mean| over the entrances,
+    the mean weighted by entrance flow (±1 °C means every entrance within 1 K of it)."""
+    r = np.asarray(t_return_c, dtype=float)
+    g = np.maximum(np.asarray(flow_m3h, dtype=float), 0.0)
+    mean = float(np.sum(r * g) / np.sum(g)) if np.sum(g) > 0 else float(np.mean(r))
+    return float(np.max(np.abs(r - mean)))
+
+
+def convergence(series: Any, hours: tuple[float, ...]) -> list[dict[str, float]]:  # noqa: ANN401
+    """Instantaneous figures of a run's series (runner.Series) at these hours (the nearest
+    record at or before each; past the end, the last): the deviation spread above, max - min
+    of entrance returns, share of households below 18 °C, coldest and mean room."""
+    out = []
+    t = series.time_s
+    for h in hours:
+        k = int(np.searchsorted(t, h * 3600.0 + 1e-6) - 1)
+        k = min(max(k, 0), len(t) - 1)
+        room = series.t_room_c[k].astype(float)
+        ret = series.t_return_entrance_c[k]
+        out.append({
+            "hour": float(t[k]) / 3600.0,
+            "deviation_c": return_deviation_c(ret, series.entrance_flow_m3h[k]),
+            "spread_c": float(np.ptp(ret)),
+            "share_below_18": float(np.mean(room < T_COLD_C)),
+            "room_min_c": float(np.min(room)),
+            "room_mean_c": float(np.mean(room)),
+        })
+    return out

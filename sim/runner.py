@@ -32,8 +32,13 @@ from sim.plant import EnergyLedger, Plant, PlantOutputs
 from sim.scenario import Scenario
 from sim.virtual_board import EPOCH_S, VirtualBoard
 
-#: Exposed flats get this much lower a return target from the equalising strategy (°C).
-TYPE_OFFSET_C = {"top": -2.0, "gable": -1.5, "top_gable": -3.0, "unheated_neighbours": -1.5}
+#: Household-type compensation (户型补偿) of the equalising strategy: exposed flats get this
+#: much higher a return target than a middle flat (°C; centred per entrance by the strategy).
+#: Higher, not lower: with the same supply and radiators sized by floor area, a flat that loses
+#: more heat needs a warmer radiator for the same room, i.e. more flow and a warmer return.
+#: Sized on the typical estate's physics (docs/simulator.md, "Household-type offsets").
+TYPE_OFFSET_C = {"ground": 4.0, "gable": 7.0, "unheated_neighbours": 8.0, "top": 10.0,
+                 "top_gable": 14.0}
 _MAX_BOARD_VALVES = 33
 
 
@@ -193,7 +198,11 @@ def run(
             f"{h.entrance}/{h.id.removeprefix(h.entrance)}": TYPE_OFFSET_C.get(t, 0.0)
             for h, t in zip(net.households, scn.estate.household_type, strict=True)
         }
-        strategy = EqualiseStrategy(offsets)
+        types = {
+            f"{h.entrance}/{h.id.removeprefix(h.entrance)}": t
+            for h, t in zip(net.households, scn.estate.household_type, strict=True)
+        }
+        strategy = EqualiseStrategy(offsets, household_types=types)
     rng = np.random.default_rng([scn.seed, 11])
     meters = HeatMeter(n_e, scn.devices, rng)
     tmp = tempfile.TemporaryDirectory(prefix="evenheat-sim-")

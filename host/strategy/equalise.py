@@ -43,6 +43,13 @@ class StrategySettings:
     plausible_max_c: float = 95.0
     open_valve_pct: float = 90.0  # the most open valve of a group is kept at least this open
     trim_c_per_pct: float = 0.1  # level trim per % the most open valve is below that
+    saturated_pct: float = 97.0  # a valve this open is starved if its return is below level
+    fast_beyond_c: float = 3.0  # a target this far from what it should be moves faster...
+    fast_step_c: float = 4.0  # ...by up to this much per period (max_step_c once close)
+    room_target_c: float = 20.0  # where a room temperature is known: what it should be
+    room_gain_c_per_k: float = 1.0  # return-target correction per K the room is off
+    room_max_c: float = 4.0  # largest room correction
+    starved_max_c: float = 3.0  # how far below the mean a starved valve may pull the level
 
     def __post_init__(self) -> None:
         if self.stale_after_s <= 0 or self.hysteresis_c < 0 or self.max_step_c <= 0:
@@ -51,6 +58,10 @@ class StrategySettings:
             raise ValueError("target_min_c must be below target_max_c")
         if not 0 < self.min_fresh_share <= 1:
             raise ValueError("min_fresh_share must be in (0, 1]")
+        if self.fast_step_c < self.max_step_c or self.fast_beyond_c < 0:
+            raise ValueError("fast_step_c must be >= max_step_c, fast_beyond_c >= 0")
+        if self.room_gain_c_per_k < 0 or self.room_max_c < 0:
+            raise ValueError("room_gain_c_per_k and room_max_c must not be negative")
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,8 @@ class ValveReading:
     target_c: float | None  # the target in force, None if never set
     offset_c: float = 0.0  # operator or household-type offset from the group mean
     opening_pct: float | None = None  # commanded opening, for the level trim
+    household_type: str | None = None  # registry type ("top", "gable", ...), for the record
+    t_room_c: float | None = None  # measured room temperature of a household, if any
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,39 @@ def level_trim_c(readings: list[ValveReading], settings: StrategySettings) -> fl
     return min(settings.max_step_c, settings.trim_c_per_pct * shortfall_pct)
 
 
+def starved_level_c(
+    readings: list[ValveReading], offsets_c: list[float], level_c: float,
+    settings: StrategySettings,
+) -> float | None:
+    """The level a group must come down to so that its starved valves can reach their
+    targets, or None when no valve is starved.
+
+    A valve is starved when it is (nearly) fully open and its return is still below the level
+    plus its offset: it cannot take more, so the others must throttle until it can (the
+    'respond' half of trim-and-respond). The level comes down to the lowest such return less
+    its offset, but never more than ``starved_max_c`` below the group's level, so that one
+    odd valve (a flat with its windows open) cannot strangle its neighbours."""
+    lows = [
+        r.t_return_c - off  # type: ignore[operator]
+        for r, off in zip(readings, offsets_c, strict=True)
+        if r.opening_pct is not None and r.opening_pct >= settings.saturated_pct
+        and r.t_return_c - off < level_c  # type: ignore[operator]
+    ]
+    if not lows:
+        return None
+    return max(min(lows), level_c - settings.starved_max_c)
+
+
+def room_correction_c(reading: ValveReading, settings: StrategySettings) -> float:
+    """Return-target correction from a known room temperature: a cold room raises its
+    valve's target (more flow), a warm one lowers it; 0 when no room temperature is known."""
+    t = reading.t_room_c
+    if t is None or t != t:
+        return 0.0
+    c = settings.room_gain_c_per_k * (settings.room_target_c - t)
+    return min(max(c, -settings.room_max_c), settings.room_max_c)
+
+
 def _decide(
     reading: ValveReading,
     mean_c: float | None,
@@ -131,20 +177,25 @@ def _decide(
         "opening_pct": reading.opening_pct,
         "centred_offset_c": offset_c,
         "level_c": level_c,
+        "household_type": reading.household_type,
+        "t_room_c": reading.t_room_c,
+        "room_correction_c": room_correction_c(reading, settings),
     }
     old = reading.target_c
     if not fresh:
         return Decision(reading.unit, reading.valve, old, old, "stale", mean_c, inputs)
     if mean_c is None:
         return Decision(reading.unit, reading.valve, old, old, "no_fresh_group", None, inputs)
-    wanted = min(max(level_c + offset_c, settings.target_min_c), settings.target_max_c)
+    wanted = level_c + offset_c + inputs["room_correction_c"]
+    wanted = min(max(wanted, settings.target_min_c), settings.target_max_c)
+    gap = abs(wanted - old) if old is not None else 0.0
+    limit = settings.fast_step_c if gap > settings.fast_beyond_c else settings.max_step_c
     if old is None:
         new, reason = wanted, "equalise"
-    elif abs(wanted - old) < settings.hysteresis_c:
+    elif gap < settings.hysteresis_c:
         new, reason = old, "hysteresis"
-    elif abs(wanted - old) > settings.max_step_c:
-        step = settings.max_step_c if wanted > old else -settings.max_step_c
-        new, reason = old + step, "rate_limited"
+    elif gap > limit:
+        new, reason = old + (limit if wanted > old else -limit), "rate_limited"
     else:
         new, reason = wanted, "equalise"
     return Decision(reading.unit, reading.valve, old, round(new, 2), reason, mean_c, inputs)
@@ -160,9 +211,17 @@ def equalise_group(
     mean_c = weighted_mean_c(fresh_readings) if fresh_readings and enough else None
     level_c = (mean_c or 0.0) + level_trim_c(fresh_readings, settings)
     mean_offset_c = sum(r.offset_c for r in readings) / len(readings) if readings else 0.0
+    centred = [r.offset_c - mean_offset_c for r in readings]
+    if mean_c is not None:
+        low = starved_level_c(
+            fresh_readings, [c for c, ok in zip(centred, fresh, strict=True) if ok], level_c,
+            settings,
+        )
+        if low is not None:
+            level_c = low
     return [
-        _decide(r, mean_c, level_c, r.offset_c - mean_offset_c, ok, settings)
-        for r, ok in zip(readings, fresh, strict=True)
+        _decide(r, mean_c, level_c, off, ok, settings)
+        for r, off, ok in zip(readings, centred, fresh, strict=True)
     ]
 
 

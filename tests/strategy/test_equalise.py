@@ -11,7 +11,7 @@ from host.strategy.equalise import (
 )
 
 NOW = 1_000_000.0
-S = StrategySettings(hysteresis_c=0.3, max_step_c=2.0)
+S = StrategySettings(hysteresis_c=0.3, max_step_c=2.0, fast_step_c=2.0)  # fixed step
 
 
 def entrance(unit, t, flow=2.0, age_s=60.0, target=None, offset=0.0, valve="entrance"):
@@ -165,3 +165,55 @@ def test_bad_settings_are_refused():
         StrategySettings(max_step_c=0)
     with pytest.raises(ValueError):
         StrategySettings(min_fresh_share=0)
+
+
+# --- respond, fast steps, room temperatures (issue 9: nobody starved within a day) -----------
+
+FAST = StrategySettings(hysteresis_c=0.3, max_step_c=2.0, fast_beyond_c=3.0, fast_step_c=4.0)
+
+
+def flat(valve, t, opening, offset=0.0, target=None, t_room=None, kind=None):
+    return ValveReading("e1", valve, t, None, NOW - 60, target, offset, opening, kind, t_room)
+
+
+def test_a_starved_valve_pulls_its_group_down_so_the_others_throttle():
+    # the top flat is fully open and still 2 K short of its target: mean 41, offsets +-1.5
+    group = [flat("mid", 42.0, 40.0, offset=0.0), flat("top", 40.0, 100.0, offset=3.0)]
+    d = {x.valve: x for x in equalise_group(group, NOW, S)}
+    # level = lowest starved return less its centred offset = 40 - 1.5 = 38.5
+    assert d["mid"].inputs["level_c"] == pytest.approx(38.5)
+    assert d["mid"].new_target_c == 37.0  # the middle flat throttles...
+    assert d["top"].new_target_c == 40.0  # ...the top flat's target is what it can reach now
+
+
+def test_the_pull_down_is_bounded():
+    group = [flat("mid", 45.0, 40.0), flat("odd", 30.0, 100.0)]  # windows open at 'odd'
+    d = {x.valve: x for x in equalise_group(group, NOW, S)}
+    assert d["mid"].inputs["level_c"] == pytest.approx(37.5 - S.starved_max_c)
+
+
+def test_no_pull_down_while_open_valves_reach_their_targets():
+    group = [flat("mid", 42.0, 40.0), flat("top", 42.5, 100.0, offset=0.2)]  # top: 42.35 wanted
+    d = {x.valve: x for x in equalise_group(group, NOW, S)}
+    assert d["mid"].inputs["level_c"] == pytest.approx(42.25)
+
+
+def test_far_targets_move_fast_then_by_the_normal_step():
+    group = [entrance("a", 50.0, target=40.0), entrance("b", 50.0, target=47.0)]
+    d = {x.unit: x for x in equalise_group(group, NOW, FAST)}
+    assert d["a"].new_target_c == 44.0 and d["a"].reason == "rate_limited"  # 10 K off: 4 K
+    assert d["b"].new_target_c == 49.0  # 3 K off: the normal 2 K step
+    with pytest.raises(ValueError):
+        StrategySettings(max_step_c=3.0, fast_step_c=2.0)
+
+
+def test_a_known_room_temperature_corrects_the_target():
+    group = [flat("cold", 40.0, 95.0, t_room=17.0, kind="top"),  # 95 %: no trim, not starved
+             flat("warm", 40.0, 95.0, t_room=23.0), flat("unknown", 40.0, 95.0)]
+    d = {x.valve: x for x in equalise_group(group, NOW, FAST)}
+    assert d["cold"].new_target_c == 43.0 and d["cold"].inputs["room_correction_c"] == 3.0
+    assert d["warm"].new_target_c == 37.0
+    assert d["unknown"].new_target_c == 40.0
+    assert d["cold"].inputs["household_type"] == "top" and d["cold"].inputs["t_room_c"] == 17.0
+    very = [flat("x", 40.0, 95.0, t_room=5.0)]
+    assert equalise_group(very, NOW, FAST)[0].new_target_c == 40.0 + FAST.room_max_c
