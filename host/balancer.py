@@ -60,8 +60,8 @@ def _offsets(value: Any, name: str) -> dict[str, float]:
     out = {}
     for key, offset in value.items():
         off = _number(offset, f"{name}.{key}")
-        if not -10.0 <= off <= 10.0:
-            raise BalancerError("bad-value", f"{name}.{key} = {off} outside -10..10 degC")
+        if not -20.0 <= off <= 20.0:
+            raise BalancerError("bad-value", f"{name}.{key} = {off} outside -20..20 degC")
         out[str(key)] = off
     return out
 
@@ -262,6 +262,7 @@ class Balancer:
                     target_c=target,
                     offset_c=offset,
                     opening_pct=v.get("opening_cmd_pct"),
+                    household_type=None if is_entrance else points.get(vid),
                 )
                 if is_entrance:
                     entrances.append(reading)

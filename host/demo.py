@@ -147,6 +147,7 @@ class Demo:
 
     def _start(self) -> None:
         from host.config import (
+            AlarmConfig,
             ApiConfig,
             BrokerConfig,
             Config,
@@ -175,7 +176,9 @@ class Demo:
                                     sqlite_synchronous="NORMAL"),
             service=ServiceConfig(sites=(SITE,), offline_timeout_s=1800.0, tick_s=1.0,
                                   log_summary_s=0.0),
-            strategy=StrategyConfig(period_s=1800.0, enabled=self.strategy),
+            # household-type offsets run exposed flats' returns up to ~55 degC on purpose
+            alarms=AlarmConfig(household_t_high_c=57.0, household_t_very_high_c=62.0),
+            strategy=StrategyConfig(period_s=900.0, enabled=self.strategy),
             api=ApiConfig(port=self.api_port or 0,
                           admin_password_file=str(self.password_file)),
         )  # fmt: skip
@@ -187,7 +190,8 @@ class Demo:
         self.service.start()  # with its API when api_port is set
 
     def simulate(self, stop: threading.Event, on_hour: Any = None) -> list[dict[str, Any]]:
-        """Run the scenario's days (or until `stop`); log and return one line per hour."""
+        """Run the scenario's days (or until `stop`); log and return one line per hour,
+        handing each line to `on_hour` too when it is given (the tests act on the hour)."""
         scn = self.scn
         n_steps = int(round(scn.days * 86400.0 / scn.dt_s))
         steps_per_hour = max(1, int(round(3600.0 / scn.dt_s)))
@@ -210,6 +214,8 @@ class Demo:
                     t["t_return_max_c"], t["spread_k"], 100.0 * t["cold_share"],
                     t["room_min_c"], t["room_mean_c"], _host_line(self.service), t["wall_s"],
                 )  # fmt: skip
+                if on_hour is not None:
+                    on_hour(t)
         return hours
 
     def stop(self) -> None:

@@ -21,10 +21,7 @@ from tests.mqtt_client import TestClient
 UNITS = ("b1", "b2", "b3")
 
 
-@pytest.fixture
-def station(mosquitto, tmp_path, site) -> Iterator[Service]:
-    """A service with one station of three entrances (b3 with two household valves)."""
-    svc = Service(make_config(mosquitto, f"sqlite:///{tmp_path}/bal.db", site))
+def _register(svc: Service, site: str) -> None:
     reg = svc.registry
     reg.add_station("st1", site)
     reg.add_building("bd1", "st1", floors=6)
@@ -32,6 +29,13 @@ def station(mosquitto, tmp_path, site) -> Iterator[Service]:
         reg.add_entrance(f"e-{unit}", "bd1", site, unit)
     reg.add_household("hh1", "e-b3", point="h1", household_type="top_floor")
     reg.add_household("hh2", "e-b3", point="h2", household_type="middle")
+
+
+@pytest.fixture
+def station(mosquitto, tmp_path, site) -> Iterator[Service]:
+    """A service with one station of three entrances (b3 with two household valves)."""
+    svc = Service(make_config(mosquitto, f"sqlite:///{tmp_path}/bal.db", site))
+    _register(svc, site)
     svc.start()
     assert svc.link.connected.wait(10)
     yield svc
@@ -206,3 +210,36 @@ def test_the_periodic_loop_runs_each_station_on_its_own_period(station, mosquitt
         assert rows and {r["trigger"] for r in rows} == {"period"}
     finally:
         board.close()
+
+
+def test_settings_overrides_and_decisions_survive_a_restart_and_nothing_moves_blind(
+    mosquitto, db_url, site
+):
+    """On both databases: what the balancer stored is there after a restart, and until the
+    boards report again the first run holds every target instead of deciding from nothing."""
+    cfg = make_config(mosquitto, db_url, site)
+    svc = Service(cfg)
+    _register(svc, site)
+    svc.start()
+    board = TestClient(mosquitto.host, mosquitto.port)
+    try:
+        assert svc.link.connected.wait(10)
+        _report(board, site, {"b1": 36.0, "b2": 40.0, "b3": 44.0}, int(time.time()) - 5, 1)
+        wait_until(lambda: len(svc.ingest.latest) == 3)
+        svc.balancer.set_settings("st1", {"max_step_c": 1.0}, "adm")
+        svc.balancer.override(site, "b1", "entrance", who="op", target_c=45.0)
+        first = svc.balancer.run_station("st1", who="t")
+    finally:
+        board.close()
+        svc.stop()
+    svc = Service(cfg)
+    svc.start()
+    try:
+        assert svc.balancer.settings("st1")["max_step_c"] == 1.0
+        assert [(o["unit"], o["target_c"]) for o in svc.balancer.overrides()] == [("b1", 45.0)]
+        assert len(svc.balancer.decisions("st1")) == len(first["decisions"])
+        again = svc.balancer.run_station("st1", who="t")
+        assert again["decisions"] == [] and again["published"] == {}
+        assert svc.desired.payload(site, "b2", "targets")["version"] == first["published"]["b2"]
+    finally:
+        svc.stop()
