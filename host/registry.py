@@ -1,6 +1,12 @@
 """The asset registry: stations, buildings, entrances (one board unit each), households,
-devices. Every edit is checked and refused with a reason when it would make the registry
-inconsistent (a dangling reference, a duplicate, a unit already used, a bad value).
+devices. Every edit (add, update, delete) is checked and refused with a reason when it would
+make the registry inconsistent (a dangling reference, a duplicate, a unit already used, a bad
+value, an object still in use).
+
+Deleting never loses measurements: an object with children is refused (`in-use`: delete the
+children first), and a deleted entrance's unit stays registered with its history, belonging
+to no entrance until an entrance names it again. A unit itself is never renamed: its name is
+what its data are stored under.
 
 Imported from the network file (see host/registry_import.py) and editable afterwards. An
 entrance's board is `(site, unit)`; registering an entrance registers its unit, which is what
@@ -32,6 +38,19 @@ HOUSEHOLD_FIELDS = (
     "point",
 )
 DEVICE_KINDS = ("entrance_valve", "household_valve", "room_sensor", "heat_meter", "pressure")
+KINDS = {"station": "stations", "building": "buildings", "entrance": "entrances",
+         "household": "households", "device": "devices"}  # fmt: skip
+# what keeps an object in use: (table, column, what) of its children
+_CHILDREN = {
+    "stations": (("buildings", "station_id", "building"),),
+    "buildings": (("entrances", "building_id", "entrance"),),
+    "entrances": (
+        ("households", "entrance_id", "household"),
+        ("devices", "entrance_id", "device"),
+    ),
+    "households": (("devices", "household_id", "device"),),
+    "devices": (),
+}
 
 
 class Registry:
@@ -96,6 +115,10 @@ class Registry:
                 "INSERT INTO entrances VALUES (?, ?, ?, ?)", (id_, building_id, site, unit)
             )
             self.storage.add_unit(site, unit, id_)
+            # a unit kept from a deleted entrance belongs to this one now
+            self.storage.execute(
+                "UPDATE units SET entrance_id = ? WHERE site = ? AND unit = ?", (id_, site, unit)
+            )
             self.storage.audit(
                 who or "registry",
                 "add_entrance",
@@ -212,10 +235,120 @@ class Registry:
                 "done",
             )
 
+    def update_station(self, id_: str, who: str = "", **fields: Any) -> None:
+        """Change a station's `name` (its site is where its boards publish: not changed)."""
+        with self.storage.transaction():
+            self._need("stations", id_, "station")
+            _only(fields, ("name",), "station")
+            self.storage.execute(
+                "UPDATE stations SET name = ? WHERE id = ?", (fields.get("name"), id_)
+            )
+            self.storage.audit(who or "registry", "update_station", id_, fields, "done")
+
+    def update_building(self, id_: str, who: str = "", **fields: Any) -> None:
+        """Change a building's `name` or `floors` (not below a household's floor)."""
+        with self.storage.transaction():
+            row = self.storage.fetch_one("SELECT name, floors FROM buildings WHERE id = ?", (id_,))
+            if row is None:
+                raise RegistryError("missing", f"no building {id_!r}")
+            _only(fields, ("name", "floors"), "building")
+            name = fields.get("name", row[0])
+            floors = fields.get("floors", row[1])
+            if floors is not None and (
+                not isinstance(floors, int) or isinstance(floors, bool) or floors < 1
+            ):
+                raise RegistryError("range", f"building {id_!r}: floors must be at least 1")
+            top = self.storage.fetch_one(
+                "SELECT MAX(h.floor) FROM households h JOIN entrances e ON e.id = h.entrance_id"
+                " WHERE e.building_id = ?",
+                (id_,),
+            )
+            if floors is not None and top and top[0] is not None and top[0] > floors:
+                raise RegistryError(
+                    "inconsistent", f"building {id_!r} has a household on floor {top[0]}"
+                )
+            self.storage.execute(
+                "UPDATE buildings SET name = ?, floors = ? WHERE id = ?", (name, floors, id_)
+            )
+            self.storage.audit(who or "registry", "update_building", id_, fields, "done")
+
+    def update_entrance(self, id_: str, who: str = "", **fields: Any) -> None:
+        """Move an entrance to another `building_id` (its unit stays what it is)."""
+        with self.storage.transaction():
+            self._need("entrances", id_, "entrance")
+            _only(fields, ("building_id",), "entrance")
+            if "building_id" in fields:
+                self._need("buildings", fields["building_id"], "building")
+                self.storage.execute(
+                    "UPDATE entrances SET building_id = ? WHERE id = ?",
+                    (fields["building_id"], id_),
+                )
+            self.storage.audit(who or "registry", "update_entrance", id_, fields, "done")
+
+    def update_device(self, id_: str, who: str = "", **fields: Any) -> None:
+        """Change a device's `kind` or `household_id` (a household of the device's entrance,
+        or None)."""
+        with self.storage.transaction():
+            row = self.storage.fetch_one(
+                "SELECT kind, entrance_id, household_id FROM devices WHERE id = ?", (id_,)
+            )
+            if row is None:
+                raise RegistryError("missing", f"no device {id_!r}")
+            _only(fields, ("kind", "household_id"), "device")
+            kind = fields.get("kind", row[0])
+            household_id = fields.get("household_id", row[2])
+            if kind not in DEVICE_KINDS:
+                raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
+            if household_id is not None:
+                hh = self.storage.fetch_one(
+                    "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
+                )
+                if hh is None:
+                    raise RegistryError("missing", f"no household {household_id!r}")
+                if hh[0] != row[1]:
+                    raise RegistryError(
+                        "inconsistent", f"household {household_id!r} is not under {row[1]!r}"
+                    )
+            self.storage.execute(
+                "UPDATE devices SET kind = ?, household_id = ? WHERE id = ?",
+                (kind, household_id, id_),
+            )
+            self.storage.audit(who or "registry", "update_device", id_, fields, "done")
+
+    def delete(self, kind: str, id_: str, who: str = "") -> None:
+        """Delete a station, building, entrance, household or device that nothing uses."""
+        table = KINDS.get(kind)
+        if table is None:
+            raise RegistryError("value", f"kind {kind!r} not in {sorted(KINDS)}")
+        with self.storage.transaction():
+            self._need(table, id_, kind)
+            for child, column, what in _CHILDREN[table]:
+                n = self.storage.fetch_one(
+                    f"SELECT COUNT(*) FROM {child} WHERE {column} = ?", (id_,)
+                )
+                if n and n[0]:
+                    raise RegistryError(
+                        "in-use", f"{kind} {id_!r} has {n[0]} {what}(s): delete those first"
+                    )
+            if table == "stations":  # its balancing settings go with it; decisions stay
+                self.storage.execute("DELETE FROM strategy_settings WHERE station_id = ?", (id_,))
+            if table == "entrances":  # the unit and its history stay, belonging to none
+                self.storage.execute(
+                    "UPDATE units SET entrance_id = NULL WHERE entrance_id = ?", (id_,)
+                )
+            self.storage.execute(f"DELETE FROM {table} WHERE id = ?", (id_,))
+            self.storage.audit(who or "registry", f"delete_{kind}", id_, None, "done")
+
     def counts(self) -> dict[str, int]:
         tables = ("stations", "buildings", "entrances", "households", "devices")
         rows = {t: self.storage.fetch_one(f"SELECT COUNT(*) FROM {t}") for t in tables}
         return {t: int(row[0]) if row else 0 for t, row in rows.items()}
+
+
+def _only(fields: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise RegistryError("unknown", f"{what} fields {sorted(unknown)} (changeable: {allowed})")
 
 
 def _check_identifier(value: str, what: str) -> None:

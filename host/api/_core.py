@@ -39,7 +39,7 @@ STATUS = {
         404,
     ),
     **dict.fromkeys(
-        ("duplicate", "inconsistent", "last-admin", "already-acknowledged", "conflict",
+        ("duplicate", "inconsistent", "in-use", "last-admin", "already-acknowledged", "conflict",
          "busy"),
         409,
     ),

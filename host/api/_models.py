@@ -16,6 +16,24 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class StationPatch(Body):
+    name: str | None = None
+
+
+class BuildingPatch(Body):
+    name: str | None = None
+    floors: int | None = None
+
+
+class EntrancePatch(Body):
+    building_id: str
+
+
+class DevicePatch(Body):
+    kind: DeviceKind | None = None
+    household_id: str | None = None
+
+
 class StationIn(Body):
     id: str = Field(min_length=1, max_length=64)
     site: str

@@ -1,6 +1,6 @@
-"""Registry routes: stations, buildings, entrances, households, devices (read, create; update
-households). Reads are open to viewers; edits need the admin role and are audited by the
-registry (or here when refused)."""
+"""Registry routes: stations, buildings, entrances, households, devices (read, create,
+update, delete). Reads are open to viewers; edits need the admin role and are audited by the
+registry (or here when refused). A delete of something still in use answers 409 `in-use`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from fastapi import APIRouter, Query
 from host.api._core import Admin, Api, ApiDep, ApiError, Viewer
 from host.api._models import (
     BuildingIn,
+    BuildingPatch,
     DeviceIn,
+    DevicePatch,
     EntranceIn,
+    EntrancePatch,
     HouseholdFields,
     HouseholdIn,
     StationIn,
+    StationPatch,
 )
 from host.registry import HOUSEHOLD_FIELDS
 
@@ -206,3 +210,77 @@ def add_device(*, body: DeviceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
         ),
     )  # fmt: skip
     return one(api, "devices", body.id)
+
+
+# ---------------------------------------------------------------- updates, deletes ----
+def _update(api: Api, user: Any, kind: str, id_: str, fields: dict[str, Any]) -> dict[str, Any]:
+    one(api, f"{kind}s", id_)  # 404 before anything else
+    update = getattr(api.service.registry, f"update_{kind}")
+    api.write(
+        user, f"update_{kind}", id_, fields, lambda: update(id_, who=user.name, **fields)
+    )  # fmt: skip
+    return one(api, f"{kind}s", id_)
+
+
+def _delete(api: Api, user: Any, kind: str, id_: str) -> dict[str, str]:
+    api.write(
+        user, f"delete_{kind}", id_, None,
+        lambda: api.service.registry.delete(kind, id_, who=user.name),
+    )  # fmt: skip
+    return {"deleted": id_}
+
+
+@router.patch("/stations/{station_id}", summary="Rename a station (admin)")
+def update_station(
+    *, station_id: str, body: StationPatch, api: ApiDep, user: Admin
+) -> dict[str, Any]:
+    return _update(api, user, "station", station_id, body.model_dump(exclude_unset=True))
+
+
+@router.patch("/buildings/{building_id}", summary="Change a building's name or floors (admin)")
+def update_building(
+    *, building_id: str, body: BuildingPatch, api: ApiDep, user: Admin
+) -> dict[str, Any]:
+    return _update(api, user, "building", building_id, body.model_dump(exclude_unset=True))
+
+
+@router.patch("/entrances/{entrance_id}", summary="Move an entrance to a building (admin)")
+def update_entrance(
+    *, entrance_id: str, body: EntrancePatch, api: ApiDep, user: Admin
+) -> dict[str, Any]:
+    return _update(api, user, "entrance", entrance_id, body.model_dump(exclude_unset=True))
+
+
+@router.patch("/devices/{device_id}", summary="Change a device's kind or household (admin)")
+def update_device(
+    *, device_id: str, body: DevicePatch, api: ApiDep, user: Admin
+) -> dict[str, Any]:
+    return _update(api, user, "device", device_id, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/stations/{station_id}", summary="Delete a station without buildings (admin)")
+def delete_station(*, station_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
+    return _delete(api, user, "station", station_id)
+
+
+@router.delete("/buildings/{building_id}", summary="Delete a building without entrances (admin)")
+def delete_building(*, building_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
+    return _delete(api, user, "building", building_id)
+
+
+@router.delete(
+    "/entrances/{entrance_id}",
+    summary="Delete an entrance without households or devices; its unit and data stay (admin)",
+)
+def delete_entrance(*, entrance_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
+    return _delete(api, user, "entrance", entrance_id)
+
+
+@router.delete("/households/{household_id}", summary="Delete a household without devices (admin)")
+def delete_household(*, household_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
+    return _delete(api, user, "household", household_id)
+
+
+@router.delete("/devices/{device_id}", summary="Delete a device (admin)")
+def delete_device(*, device_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
+    return _delete(api, user, "device", device_id)

@@ -1,5 +1,5 @@
-"""Registry routes: read and create stations, buildings, entrances, households, devices;
-update households; refusals with their status and audit rows."""
+"""Registry routes: read, create, update and delete stations, buildings, entrances,
+households, devices; refusals with their status and audit rows."""
 
 from __future__ import annotations
 
@@ -125,3 +125,49 @@ def test_households_are_updated_by_admins_only(client, service):
     assert client.patch("/api/v1/households/hh2", json={"floor": 3},
                         auth=OPERATOR).status_code == 403  # fmt: skip
     assert client.get("/api/v1/households/hh2", auth=VIEWER).json()["floor"] == 2
+
+
+def test_admins_update_and_delete_and_what_is_in_use_is_refused(client, service, site):
+    def call(method, path, body=None, auth=ADMIN):
+        return client.request(method, f"/api/v1/{path}", json=body, auth=auth)
+
+    assert call("POST", "stations", {"id": "st-d", "site": site}).status_code == 201
+    assert call("POST", "buildings", {"id": "bl-d", "station_id": "st-d"}).status_code == 201
+    assert call("POST", "entrances", {"id": "e-d", "building_id": "bl-d", "site": site,
+                                      "unit": "u-d"}).status_code == 201  # fmt: skip
+    assert call("POST", "households", {"id": "hh-d", "entrance_id": "e-d"}).status_code == 201
+    assert call("POST", "devices", {"id": "d-d", "site": site, "unit": "u-d", "point": "p1",
+                                    "kind": "household_valve",
+                                    "household_id": "hh-d"}).status_code == 201  # fmt: skip
+    r = call("PATCH", "stations/st-d", {"name": "Depot"})
+    assert (r.status_code, r.json()["name"]) == (200, "Depot")
+    r = call("PATCH", "buildings/bl-d", {"floors": 4})
+    assert (r.status_code, r.json()["floors"]) == (200, 4)
+    r = call("PATCH", "entrances/e-d", {"building_id": "bl1"})
+    assert (r.status_code, r.json()["building_id"]) == (200, "bl1")
+    r = call("PATCH", "devices/d-d", {"kind": "room_sensor"})
+    assert (r.status_code, r.json()["kind"], r.json()["household_id"]) == (
+        200, "room_sensor", "hh-d")  # fmt: skip
+    assert audit_rows(service)[-1] == ("admin", "update_device", "d-d", "done")
+    # refused: in use (409), unknown (404), bad body (422), not an admin (403); nothing moves
+    for method, path, body, status, reason in (
+        ("DELETE", "households/hh-d", None, 409, "in-use"),
+        ("DELETE", "entrances/e-d", None, 409, "in-use"),
+        ("DELETE", "stations/nope", None, 404, "missing"),
+        ("PATCH", "entrances/e-d", {"building_id": "nope"}, 404, "missing"),
+        ("PATCH", "stations/nope", {"name": "x"}, 404, "missing"),
+        ("PATCH", "buildings/bl-d", {"floors": 0}, 422, "range"),
+        ("PATCH", "entrances/e-d", {"unit": "u-x"}, 422, "invalid"),
+    ):
+        r = call(method, path, body)
+        assert (r.status_code, r.json()["error"]) == (status, reason), (method, path, r.text)
+    assert audit_rows(service)[-1][3].startswith("refused")
+    assert call("DELETE", "devices/d-d", auth=OPERATOR).status_code == 403
+    assert call("GET", "devices/d-d", auth=VIEWER).status_code == 200
+    for path in ("devices/d-d", "households/hh-d", "entrances/e-d", "buildings/bl-d",
+                 "stations/st-d"):  # fmt: skip
+        r = call("DELETE", path)
+        assert (r.status_code, r.json()) == (200, {"deleted": path.split("/")[1]}), r.text
+        assert call("GET", path, auth=VIEWER).status_code == 404
+    assert service.storage.unit_id(site, "u-d") is not None  # the unit and its data stay
+    assert audit_rows(service)[-1] == ("admin", "delete_station", "st-d", "done")

@@ -84,3 +84,64 @@ def test_inconsistent_edits_are_refused_with_a_reason(registry, tmp_path):
                             household_id="E1-1")  # fmt: skip
     assert err.value.reason == "inconsistent"  # E1-1 is not under E3
     assert registry.counts()["devices"] == 1
+
+
+def test_updates_and_deletes_are_checked_and_keep_a_units_history(registry, tmp_path):
+    import_network(registry, _tiny_with_extras(tmp_path))
+    store = registry.storage
+    refused = [
+        (lambda: registry.delete("station", "ST"), "in-use"),  # it has buildings
+        (lambda: registry.delete("building", "B3"), "in-use"),
+        (lambda: registry.delete("entrance", "E3"), "in-use"),  # households
+        (lambda: registry.delete("toaster", "x"), "value"),
+        (lambda: registry.delete("device", "nope"), "missing"),
+        (lambda: registry.update_station("ST", site="elsewhere"), "unknown"),
+        (lambda: registry.update_building("B3", floors=0), "range"),
+        (lambda: registry.update_building("B3", floors="6"), "range"),
+        (lambda: registry.update_entrance("E3", building_id="NOPE"), "missing"),
+        (lambda: registry.update_entrance("E3", unit="other"), "unknown"),
+        (lambda: registry.update_device("nope", kind="pressure"), "missing"),
+    ]
+    before = registry.counts()
+    for edit, reason in refused:
+        with pytest.raises(RegistryError) as err:
+            edit()
+        assert err.value.reason == reason, err.value
+    assert registry.counts() == before
+    registry.update_station("ST", name="Station 7")
+    assert store.fetch_one("SELECT name FROM stations WHERE id = 'ST'") == ("Station 7",)
+    top = store.fetch_one("SELECT MAX(floor) FROM households WHERE entrance_id = 'E3'")[0]
+    with pytest.raises(RegistryError) as err:  # a household lives above the new top floor
+        registry.update_building("B3", floors=top - 1)
+    assert err.value.reason == "inconsistent"
+    registry.update_building("B3", name="Block 3", floors=top + 2)
+    assert store.fetch_one("SELECT name, floors FROM buildings WHERE id = 'B3'") == (
+        "Block 3", top + 2)  # fmt: skip
+    registry.update_entrance("E3", building_id="B1")
+    registry.update_entrance("E3", building_id="B3")
+    registry.add_device("d1", "estate-7", "b3-e1", "f1-e", "household_valve",
+                        household_id="E3-1")  # fmt: skip
+    with pytest.raises(RegistryError) as err:
+        registry.update_device("d1", household_id="E1-1")  # not under E3 (and missing)
+    assert err.value.reason == "missing"
+    registry.update_device("d1", kind="room_sensor", household_id=None)
+    assert store.fetch_one("SELECT kind, household_id FROM devices WHERE id = 'd1'") == (
+        "room_sensor", None)  # fmt: skip
+    # an entrance goes once nothing hangs on it; its unit stays, with its id (its data)
+    uid = store.unit_id("estate-7", "b3-e1")
+    registry.delete("device", "d1")
+    for (hh,) in store.fetch_all("SELECT id FROM households WHERE entrance_id = 'E3'"):
+        registry.delete("household", hh)
+    registry.delete("entrance", "E3")
+    assert store.fetch_one("SELECT COUNT(*) FROM entrances WHERE id = 'E3'") == (0,)
+    assert store.fetch_one("SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND"
+                           " unit = 'b3-e1'") == (uid, None)  # fmt: skip
+    registry.add_entrance("E3b", "B3", "estate-7", "b3-e1")  # the board serves a new entrance
+    assert store.fetch_one("SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND"
+                           " unit = 'b3-e1'") == (uid, "E3b")  # fmt: skip
+    registry.delete("entrance", "E3b")
+    registry.delete("building", "B3")
+    audit = [r[0] for r in store.fetch_all("SELECT action FROM audit ORDER BY id")]
+    assert {"update_station", "update_building", "update_entrance", "update_device",
+            "delete_device", "delete_household", "delete_entrance",
+            "delete_building"} <= set(audit)  # fmt: skip
