@@ -16,8 +16,11 @@ samples and clears when t > low + h; `t_high` (t > high, clears below high − h
 `t_very_high` (t > very high, clears below very high − h) likewise. Durations are measured in
 board time (the samples' `ts_s`); samples older than the newest one already evaluated for the
 point (backfill arriving late) are stored but not evaluated, so late data never re-raises an
-alarm that has already cleared. A null reading (bad probe) holds the temperature alarms and
-raises `sensor_fault`; a good reading clears it. `valve_ok` false raises `valve_stuck`, true
+alarm that has already cleared. A null reading (bad probe) holds the temperature alarms and,
+once null readings have lasted `min_duration_s`, raises `sensor_fault` (a board that has just
+booted reports its probes null until their first verdict: that is not a fault); the board's own
+`sensor_fault` event, sent when its debounced probe turns bad, raises it at once. A good
+reading clears it. `valve_ok` false raises `valve_stuck`, true
 clears it. `offline` follows the board state (raised at the transition, cleared when the board
 is back). Thresholds: per point (a household or the entrance), then per unit for all its
 households (point `*`), then the configured defaults.
@@ -232,8 +235,12 @@ class Alarms:
         sensor_ok, valve_ok = flags
         fault = (site, unit, point, "sensor_fault")
         if t_c is None or sensor_ok == 0:
-            self._raise(fault, ts_s, t_c, "return probe bad")
+            since = self._pending.setdefault(fault, ts_s)
+            if ts_s - since >= th.min_duration_s:
+                self._pending.pop(fault, None)
+                self._raise(fault, ts_s, t_c, f"return probe bad since {since}")
         else:
+            self._pending.pop(fault, None)
             self._clear(fault, ts_s, t_c, "reading good")
         stuck = (site, unit, point, "valve_stuck")
         if valve_ok == 0:

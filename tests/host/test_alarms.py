@@ -88,12 +88,18 @@ def test_acknowledge_then_clear_and_clear_then_acknowledge(engine):
 def test_sensor_fault_holds_temperature_alarms_and_recovery_leaves_nothing_stale(engine):
     feed(engine, "h1", [(0, 51.0), (600, 51.0)])
     feed(engine, "h1", [(700, None)], sensor_ok=False)
+    assert kinds(engine) == [("h1", "t_high")]  # null readings for less than min_duration_s
+    feed(engine, "h1", [(1000, None), (1300, None)], sensor_ok=False)
     assert sorted(kinds(engine)) == [("h1", "sensor_fault"), ("h1", "t_high")]
-    feed(engine, "h1", [(800, 40.0)], sensor_ok=True)
+    feed(engine, "h1", [(1400, 40.0)], sensor_ok=True)
     assert kinds(engine) == []
-    feed(engine, "h1", [(900, 40.0)], valve_ok=False)
+    # a board just booted: its probe null for a few minutes, then good: no alarm
+    feed(engine, "h2", [(1400, None), (1580, None)], sensor_ok=False)
+    feed(engine, "h2", [(1640, 40.0)], sensor_ok=True)
+    assert ("h2", "sensor_fault") not in kinds(engine, open_only=False)
+    feed(engine, "h1", [(1500, 40.0)], valve_ok=False)
     assert kinds(engine) == [("h1", "valve_stuck")]
-    feed(engine, "h1", [(1000, 40.0)], valve_ok=True)
+    feed(engine, "h1", [(1600, 40.0)], valve_ok=True)
     assert kinds(engine) == []
 
 
