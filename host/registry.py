@@ -66,6 +66,20 @@ class Registry:
         if not self._exists(table, id_):
             raise RegistryError("missing", f"no {what} {id_!r}")
 
+    def _need_household_under(self, household_id: str | None, entrance_id: str) -> None:
+        """A device's household (None: none) must exist and be under the device's entrance."""
+        if household_id is None:
+            return
+        hh = self.storage.fetch_one(
+            "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
+        )
+        if hh is None:
+            raise RegistryError("missing", f"no household {household_id!r}")
+        if hh[0] != entrance_id:
+            raise RegistryError(
+                "inconsistent", f"household {household_id!r} is not under {entrance_id!r}"
+            )
+
     def _new(self, table: str, id_: str, what: str) -> None:
         if not isinstance(id_, str) or not id_:
             raise RegistryError("value", f"{what} id must be a non-empty string")
@@ -208,16 +222,7 @@ class Registry:
             )
             if ent is None:
                 raise RegistryError("missing", f"no entrance is served by unit {site}/{unit}")
-            if household_id is not None:
-                hh = self.storage.fetch_one(
-                    "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
-                )
-                if hh is None:
-                    raise RegistryError("missing", f"no household {household_id!r}")
-                if hh[0] != ent[0]:
-                    raise RegistryError(
-                        "inconsistent", f"household {household_id!r} is not under {ent[0]!r}"
-                    )
+            self._need_household_under(household_id, ent[0])
             if self.storage.fetch_one(
                 "SELECT id FROM devices WHERE site = ? AND unit = ? AND point = ?",
                 (site, unit, point),
@@ -299,16 +304,7 @@ class Registry:
             household_id = fields.get("household_id", row[2])
             if kind not in DEVICE_KINDS:
                 raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
-            if household_id is not None:
-                hh = self.storage.fetch_one(
-                    "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
-                )
-                if hh is None:
-                    raise RegistryError("missing", f"no household {household_id!r}")
-                if hh[0] != row[1]:
-                    raise RegistryError(
-                        "inconsistent", f"household {household_id!r} is not under {row[1]!r}"
-                    )
+            self._need_household_under(household_id, row[1])
             self.storage.execute(
                 "UPDATE devices SET kind = ?, household_id = ? WHERE id = ?",
                 (kind, household_id, id_),
