@@ -35,7 +35,6 @@ from host.broker import BrokerStartError, Mosquitto, check_port_free
 log = logging.getLogger(__name__)
 
 SITE = "demo"
-T_COLD_C = 18.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,13 +85,12 @@ def _register_estate(service: Any, scn: Any) -> str:
 def truth(t_return_c: np.ndarray, flow_m3h: np.ndarray, t_room_c: np.ndarray) -> dict:
     """The simulator's truth at one instant (never shown to the host): entrance returns,
     their largest deviation from the flow-weighted mean (K), and the rooms."""
-    total = float(np.sum(flow_m3h))
-    weights = flow_m3h if total > 0 else np.ones_like(t_return_c)
-    mean = float(np.sum(t_return_c * weights) / np.sum(weights))
+    from sim.metrics import T_COLD_C, return_deviation_c
+
     return {
         "t_return_min_c": float(np.min(t_return_c)),
         "t_return_max_c": float(np.max(t_return_c)),
-        "spread_k": float(np.max(np.abs(t_return_c - mean))),
+        "spread_k": return_deviation_c(t_return_c, flow_m3h),
         "cold_share": float(np.mean(t_room_c < T_COLD_C)),
         "room_min_c": float(np.min(t_room_c)),
         "room_mean_c": float(np.mean(t_room_c)),
