@@ -358,6 +358,11 @@ def estimate_full(
     if refine and graph.n_loops and lin.rank_chords and not consistent:
         s_lin = np.where(unknown, s_interval_from_y(lin.y, y_se)[0], graph.known_s)
         bad = graph.in_loop & ~(np.isfinite(s_lin) & (s_lin > 0))
+        # the refinement polishes what the linear stage pinned (or restarts where noise
+        # flipped y); where the linear fit found S uncertain, y ≈ 0 and S ≈ 1e26 (a loop pipe
+        # of small flow whose chord flow the noise cannot pin) it would keep that S with a
+        # standard error conditional on the flows, far too small: that pipe stays uncertain
+        polish = bad | (np.isfinite(s) & (s_se <= max_rel_se * s))
         if np.any(bad):  # noise flipped y: restart those from the fitted flows in Δh space
             x = np.abs(lin.flow[:, bad]) * lin.flow[:, bad]
             guess = np.sum(x * dh[:, bad], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
@@ -375,11 +380,10 @@ def estimate_full(
             ref = refine_loops(graph, s_lin, lin.flow, dh, g0, var_dh, var_g0, free, robust)
         if ref is not None:
             n_refine = ref.n_iter
-            # guard: keep the linear value where the refinement ran away (open issue at
-            # 10,000 pipes with noise, see bench/RESULTS.md)
+            # guard: keep the linear value where the refinement ran away
             sane = np.isfinite(ref.s) & (ref.s > 0)
             sane &= np.abs(np.log(np.where(sane, ref.s, 1.0) / s_lin)) < MAX_LOG_JUMP
-            j_r = np.flatnonzero(ref.refined & sane)
+            j_r = np.flatnonzero(ref.refined & sane & polish)
             se_log = ref.se_log[j_r] * np.sqrt(scale)
             s[j_r] = ref.s[j_r]
             s_se[j_r] = ref.s[j_r] * se_log

@@ -155,3 +155,33 @@ def test_cli_select_from_history(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0
     assert "3 condition(s) used" in out
+
+
+def test_noisy_loops_of_small_flow_do_not_blow_up() -> None:
+    """1,007 supply pipes, 7 loops, K = 10, 1 % noise on head losses and flows. In this network
+    a loop pipe carries so little flow that the noise cannot pin its chord flow: the linear
+    fit finds y ≈ 0 (S ≈ 1e30) and says so (standard error 1e10 % of S); the nonlinear
+    refinement used to keep that S with a standard error conditional on the flows and call it
+    identified (mean error 5e27). It must stay uncertain, and the rest keep their accuracy."""
+    from host.estimation.adapter import condition_arrays
+    from host.estimation.forward import solve_flows
+    from host.estimation.full import estimate_full
+    from host.estimation.weighting import SensorModel
+
+    net, s_all = lumped_network(2000, 7, spread=0.3)
+    cond = conditions_from_solver(net, 10, 7)
+    sup, _ = split_network(net)
+    _, q = condition_arrays(sup, cond, [e.id for e in net.entrances])
+    s = s_all[sup.pipe_index]
+    flow = solve_flows(sup.graph, s, q, 60.0).flow_m3h
+    rng = np.random.default_rng(7)
+    dh = s * np.abs(flow) * flow * (1 + 0.01 * rng.standard_normal(flow.shape))
+    q_n = q * (1 + 0.01 * rng.standard_normal(q.shape))
+    sensors = SensorModel(head_abs_m=1e-7, flow_rel=0.01, flow_abs_m3h=1e-9, dh_rel=0.01)
+    res = estimate_full(sup.graph, dh, q_n, sensors)
+    ok = res.identifiable
+    rel = np.abs(res.s_m_per_m3h2[ok] / s[ok] - 1)
+    assert ok.sum() > 0.95 * sup.graph.n_pipes
+    assert rel.mean() < 0.024 and rel.max() < 2.0, (rel.mean(), rel.max())
+    uncertain = [r for r in res.reason if r.startswith("uncertain")]
+    assert uncertain  # the small-flow loop pipes say why they are not estimated
