@@ -65,6 +65,9 @@ CONSISTENT_CHI2 = 1e-10
 FORWARD_RATIO = 1.0
 #: A refinement that moves S by more than this (log) from its start is not trusted.
 MAX_LOG_JUMP = float(np.log(100.0))
+#: A linear estimate with a larger relative standard error carries no information for the
+#: nonlinear refinement to start from (see estimate_full).
+NO_HOLD_REL_SE = 100.0
 #: RMS of a pipe's whitened residuals above which it counts as inconsistent.
 SUSPECT_RMS = 3.0
 
@@ -358,11 +361,12 @@ def estimate_full(
     if refine and graph.n_loops and lin.rank_chords and not consistent:
         s_lin = np.where(unknown, s_interval_from_y(lin.y, y_se)[0], graph.known_s)
         bad = graph.in_loop & ~(np.isfinite(s_lin) & (s_lin > 0))
-        # the refinement polishes what the linear stage pinned (or restarts where noise
-        # flipped y); where the linear fit found S uncertain, y ≈ 0 and S ≈ 1e26 (a loop pipe
-        # of small flow whose chord flow the noise cannot pin) it would keep that S with a
-        # standard error conditional on the flows, far too small: that pipe stays uncertain
-        polish = bad | (np.isfinite(s) & (s_se <= max_rel_se * s))
+        # the refinement improves what the linear stage has some hold on (or restarts where
+        # noise flipped y); where the linear fit has none, y ≈ 0 and S ≈ 1e26 with a standard
+        # error of 1e8 % (a loop pipe of small flow whose chord flow the noise cannot pin), it
+        # would keep that S with a standard error conditional on the flows, far too small:
+        # that pipe stays uncertain
+        polish = bad | (np.isfinite(s) & (s_se <= NO_HOLD_REL_SE * s))
         if np.any(bad):  # noise flipped y: restart those from the fitted flows in Δh space
             x = np.abs(lin.flow[:, bad]) * lin.flow[:, bad]
             guess = np.sum(x * dh[:, bad], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
