@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 
 
-def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+def add_database_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """`--database URL` or `--config FILE` (the service's, for its [database] url)."""
-    group = parser.add_mutually_exclusive_group(required=True)
+    group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--database", metavar="URL", help="sqlite:///file.db or postgresql://")
     group.add_argument("--config", type=Path, help="the service TOML file (its database)")
 

@@ -93,6 +93,29 @@ class Registry:
             self.storage.execute("INSERT INTO stations VALUES (?, ?, ?)", (id_, site, name))
             self.storage.audit(who or "registry", "add_station", id_, {"site": site}, "done")
 
+    def add_station_unit(self, station_id: str, unit: str, who: str = "") -> None:
+        """Register the board at a station's headers (its supply and return pressures, for
+        the estimator): a unit of the station's site that serves no entrance."""
+        with self.storage.transaction():
+            row = self.storage.fetch_one("SELECT site FROM stations WHERE id = ?", (station_id,))
+            if row is None:
+                raise RegistryError("missing", f"no station {station_id!r}")
+            site = row[0]
+            _check_identifier(unit, "unit")
+            used = self.storage.fetch_one(
+                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
+            )
+            if used:
+                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used[0]!r}")
+            self.storage.add_unit(site, unit)
+            self.storage.audit(
+                who or "registry",
+                "add_station_unit",
+                station_id,
+                {"unit": f"{site}/{unit}"},
+                "done",
+            )
+
     def add_building(
         self,
         id_: str,

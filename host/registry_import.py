@@ -8,9 +8,14 @@ present, from the file's `meta.registry` object:
     "meta": {"registry": {
         "site": "estate-7",                          # default: the network's name
         "units": {"B0E0": "b0-e0"},                  # entrance id -> board unit; default: id
+        "station_unit": "st-hdr",                    # board at the station's headers (optional)
         "households": {"H1": {"household_type": "top_gable", "heated_area_m2": 86.5,
                               "has_room_sensor": true, "position": "east", "point": "f6-east"}}
     }}
+
+The station unit, when named, is the board at the station's supply and return headers: it
+publishes ordinary telemetry with the header pressures (`p_supply_kpa`, `p_return_kpa`) and
+no valves; the estimator reads the station's heads from it (host/estimation/history.py).
 
 Importing is all or nothing (one transaction) and refuses an inconsistent file with the
 first problem's reason. Re-importing a file already imported is refused as a duplicate.
@@ -45,6 +50,8 @@ def import_network(registry: Registry, path: str | Path, who: str = "import") ->
             registry.add_building(building, net.station.id, floors=n, who=who)
         for e in net.entrances:
             registry.add_entrance(e.id, e.building, site, units.get(e.id, e.id), who=who)
+        if extra.get("station_unit"):
+            registry.add_station_unit(net.station.id, str(extra["station_unit"]), who=who)
         for h in net.households:
             fields = dict(households.get(h.id, {}))
             if h.floor is not None:

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.estimation.conditions import Catalog, Conditions
+from host.estimation.entrances import (
+    ENTRANCE_MODES,
+    EntranceEstimate,
+    estimate_joint,
+    valve_s,
+)
 from host.estimation.full import dh_from_heads, estimate_full
 from host.estimation.graph import FloatArray, IntArray, PipeGraph
 from host.estimation.partial import estimate_partial
@@ -148,14 +154,66 @@ def condition_arrays(
 
 @dataclass(frozen=True)
 class NetworkEstimate:
-    """Results of both sides of one network."""
+    """Results of both sides of one network, and of the entrances when openings were used."""
 
     network_name: str
     sides: tuple[tuple[str, EstimationResult], ...]
+    entrances: EntranceEstimate | None = None
 
     @property
     def success(self) -> bool:
         return all(r.success for _, r in self.sides)
+
+
+def entrance_mode(entrances: str, conditions: Conditions) -> str | None:
+    """The entrance model to use: ``None`` (off) or one of :data:`ENTRANCE_MODES`.
+
+    ``"auto"`` is ``"internal"`` when the conditions give valve openings, else off.
+    """
+    if entrances not in ("auto", "off", *ENTRANCE_MODES):
+        raise ValueError(
+            f"entrances must be auto, off or one of {', '.join(ENTRANCE_MODES)}, got {entrances!r}"
+        )
+    if entrances == "auto":
+        return "internal" if conditions.opening else None
+    return None if entrances == "off" else entrances
+
+
+def _estimate_side(
+    sub: SubNetwork,
+    head: FloatArray,
+    q: FloatArray,
+    sensors: SensorModel | None,
+    method: str,
+    robust: bool,
+    prog: Progress,
+) -> EstimationResult:
+    """One sub-network on its own: full where every node has a head, else partial."""
+    all_heads = bool(np.all(sub.graph.head_measured))
+    use = method if method != "auto" else ("full" if all_heads else "partial")
+    if use == "full":
+        if not all_heads:
+            missing = [
+                n
+                for n, m in zip(sub.graph.node_ids, sub.graph.head_measured, strict=True)
+                if not m
+            ]
+            raise ValueError(
+                f"{sub.side.value}: the full method needs every head; missing at "
+                + ", ".join(missing[:10])
+            )
+        return estimate_full(
+            sub.graph,
+            dh_from_heads(sub.graph, head),
+            q,
+            sensors,
+            robust=robust,
+            s_design=sub.nominal_s,
+            progress=prog,
+        )
+    return estimate_partial(
+        sub.graph, head, q, sensors, robust=robust, s_start=sub.nominal_s, progress=prog
+    )
 
 
 def estimate_network(
@@ -166,45 +224,71 @@ def estimate_network(
     method: str = "auto",
     robust: bool = True,
     progress: Progress | None = None,
+    entrances: str = "auto",
 ) -> NetworkEstimate:
     """Estimate S of every supply and return pipe of ``network`` from ``conditions``.
 
     ``method``: "auto" (full where every node of a side has a head, else partial), "full"
-    or "partial".
+    or "partial". ``entrances``: "auto" (use the entrance valves' openings when the
+    conditions give them, mode "internal"; entrances without openings get no equation),
+    "off", or a mode of :mod:`host.estimation.entrances` ("internal", "factor", "both": every
+    entrance needs its openings, else :class:`EntranceDataError`). With entrances, a tree
+    side with an entrance node without a head is estimated jointly with the entrances
+    (:func:`host.estimation.entrances.estimate_joint`); the other sides as without.
     """
     if method not in ("auto", "full", "partial"):
         raise ValueError(f"method must be auto, full or partial, got {method!r}")
+    mode = entrance_mode(entrances, conditions)
     subs = split_network(network, conditions.head_m.keys())
     ents = [e.id for e in network.entrances]
-    out = []
+    arrays = [condition_arrays(sub, conditions, ents) for sub in subs]
+    joint = [False] * len(subs)
+    if mode is not None:
+        if not network.entrances:
+            raise ValueError("entrance equations: the network has no entrances")
+        # bad or (explicit modes) missing openings: fail before any work
+        valve_s(network, conditions, require_all=entrances != "auto")
+        joint = [
+            method != "full"
+            and sub.graph.n_pipes > 0
+            and sub.graph.n_loops == 0
+            and not bool(np.all(sub.graph.head_measured[sub.entrance_node]))
+            for sub in subs
+        ]
+    n_stage = len(subs) + (mode is not None)
+    results: dict[str, EstimationResult] = {}
     for s_i, sub in enumerate(subs):
-        if sub.graph.n_pipes == 0:
+        if sub.graph.n_pipes == 0 or joint[s_i]:
             continue
-        head, q = condition_arrays(sub, conditions, ents)
 
         def prog(frac: float, stage: str, s_i: int = s_i, side: str = sub.side.value) -> None:
             if progress:
-                progress((s_i + frac) / len(subs), f"{side}: {stage}")
+                progress((s_i + frac) / n_stage, f"{side}: {stage}")
 
-        all_heads = bool(np.all(sub.graph.head_measured))
-        use = method if method != "auto" else ("full" if all_heads else "partial")
-        if use == "full":
-            if not all_heads:
-                missing = [
-                    n
-                    for n, m in zip(sub.graph.node_ids, sub.graph.head_measured, strict=True)
-                    if not m
-                ]
-                raise ValueError(
-                    f"{sub.side.value}: the full method needs every head; missing at "
-                    + ", ".join(missing[:10])
-                )
-            res = estimate_full(
-                sub.graph, dh_from_heads(sub.graph, head), q, sensors, robust=robust, progress=prog
-            )
-        else:
-            res = estimate_partial(
-                sub.graph, head, q, sensors, robust=robust, s_start=sub.nominal_s, progress=prog
-            )
-        out.append((sub.side.value, res))
-    return NetworkEstimate(network.name, tuple(out))
+        head, q = arrays[s_i]
+        results[sub.side.value] = _estimate_side(sub, head, q, sensors, method, robust, prog)
+    ent_est = None
+    if mode is not None:
+
+        def prog_j(frac: float, stage: str) -> None:
+            if progress:
+                progress((len(subs) + frac) / n_stage, f"entrances: {stage}")
+
+        joint_res, ent_est = estimate_joint(
+            network,
+            conditions,
+            subs,
+            [a[0] for a in arrays],
+            [a[1] for a in arrays],
+            joint,
+            sensors,
+            mode=mode,
+            require_all=entrances != "auto",
+            robust=robust,
+            progress=prog_j,
+        )
+        results.update(joint_res)
+    out = tuple(
+        (sub.side.value, results[sub.side.value]) for sub in subs if sub.side.value in results
+    )
+    return NetworkEstimate(network.name, out, ent_est)

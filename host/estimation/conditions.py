@@ -109,6 +109,13 @@ class Catalog:
     entrances: Collection[str]
     required_heads: Collection[str] = ()
 
+    def head_from_pressure(
+        self, node: str, pressure_kpa: float | FloatArray
+    ) -> float | FloatArray:
+        """Piezometric head (m) at ``node`` from gauge pressure (kPa): elevation + p·m/kPa."""
+        elev, m_per_kpa = self.nodes[node]
+        return elev + pressure_kpa * m_per_kpa
+
 
 def _parse_time(text: str) -> datetime | None:
     try:
@@ -214,8 +221,7 @@ def parse_conditions(text: str, catalog: Catalog, source: str = "conditions") ->
             )
             continue
         if qty == "pressure_kpa":
-            elev, m_per_kpa = catalog.nodes[ident]
-            value = elev + value * m_per_kpa
+            value = float(catalog.head_from_pressure(ident, value))
         values[key] = (value, line)
     if not order and not problems:
         problems.append(RowProblem(0, "no condition rows"))

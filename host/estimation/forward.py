@@ -46,13 +46,17 @@ class ForwardResult:
     n_iter: int
 
 
-def chord_flows(graph: PipeGraph, s: FloatArray, g0: FloatArray) -> tuple[FloatArray, int]:
+def chord_flows(
+    graph: PipeGraph, s: FloatArray, g0: FloatArray, start: FloatArray | None = None
+) -> tuple[FloatArray, int]:
     """Pipe flows ``g0 + C f`` with the chord flows f balancing every loop.
 
     ``g0`` are the spanning-tree flows of the outflows, shape (n_pipes,) or (K, n_pipes) for
     K conditions at once. Newton on f minimising the convex content ``Σ S|G|³/3`` (its
     gradient is the loop head-loss sums) with Armijo backtracking, batched over conditions.
     Only the loop pipes change, so the work is dense and small: (loop pipes × loops).
+    ``start``: flows of a nearby solution (same shape as ``g0``), whose chord flows start
+    the Newton iteration (an iterative fit calls this with S changing a little).
     Returns the flows (same shape as ``g0``) and the iterations used.
     """
     lp, c = graph.loop_dense
@@ -62,8 +66,12 @@ def chord_flows(graph: PipeGraph, s: FloatArray, g0: FloatArray) -> tuple[FloatA
     g0_2 = np.atleast_2d(g0)
     s_l, g0_l = s[lp], g0_2[:, lp]
     g_scale = np.maximum(np.max(np.abs(g0_2), axis=1), 1e-12)[:, None]
-    f = np.zeros((g0_2.shape[0], c.shape[1]))
-    g = g0_l.copy()
+    if start is None:
+        f = np.zeros((g0_2.shape[0], c.shape[1]))
+    else:  # C is the identity on the chords
+        chords = graph.chords
+        f = (np.atleast_2d(start)[:, chords] - g0_2[:, chords]).copy()
+    g = g0_l + f @ c.T
 
     def content(gg: FloatArray) -> FloatArray:
         return np.sum(s_l * np.abs(gg) ** 3, axis=1) / 3.0
@@ -78,7 +86,7 @@ def chord_flows(graph: PipeGraph, s: FloatArray, g0: FloatArray) -> tuple[FloatA
         if not np.any(active):
             break
         d = 2.0 * s_l * np.maximum(np.abs(g), _ZERO_FLOW_FRACTION * g_scale)
-        hess = np.einsum("pl,kp,pm->klm", c, d, c)
+        hess = graph.loop_gram(d)
         step = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
         step[~active] = 0.0
         slope = np.sum(grad * step, axis=1)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from host.estimation.graph import FloatArray, IntArray, PipeGraph
 from host.estimation.identifiability import (
@@ -35,7 +36,7 @@ from host.estimation.identifiability import (
     proportional_conditions,
     suggestion,
 )
-from host.estimation.refine import refine_loops, refine_loops_forward
+from host.estimation.refine import refine_loops_forward
 from host.estimation.result import (
     MAX_REL_SE,
     RANK_RTOL,
@@ -60,14 +61,15 @@ RANK_RTOL_NORMAL = 1e-14
 DENSE_SVD_MAX = 3_000_000
 #: Linear fits with a smaller χ²/dof are noise-free: the nonlinear refinement is skipped.
 CONSISTENT_CHI2 = 1e-10
-#: Refine the loops with flows tied to the outflows (:func:`refine_loops_forward`) when the
-#: heads pin the loop flows this many times worse than the outflows do.
-FORWARD_RATIO = 1.0
 #: A refinement that moves S by more than this (log) from its start is not trusted.
 MAX_LOG_JUMP = float(np.log(100.0))
-#: A linear estimate with a larger relative standard error carries no information for the
-#: nonlinear refinement to start from (see estimate_full).
-NO_HOLD_REL_SE = 100.0
+#: A loop pipe's linear estimate with a larger relative standard error does not start the
+#: nonlinear refinement (see estimate_full).
+TRUST_REL_SE = 1.0
+#: The re-weighting stops when no y moves by more than this fraction (far below any error).
+IRLS_RTOL = 1e-6
+#: Re-weighting passes of the linear stage when the nonlinear refinement follows.
+IRLS_PASSES_BEFORE_REFINE = 3
 #: RMS of a pipe's whitened residuals above which it counts as inconsistent.
 SUSPECT_RMS = 3.0
 
@@ -91,7 +93,9 @@ def _solve_linear(
     g0: FloatArray,
     w: FloatArray,
     known_y: FloatArray,
+    uncertainty: bool = True,
 ) -> _Linear:
+    """One weighted solve; ``uncertainty=False`` skips var_y and the null space (IRLS passes)."""
     k_n, b = d.shape
     unknown = np.isnan(known_y)
     sw = np.sqrt(w)
@@ -133,34 +137,66 @@ def _solve_linear(
             coeff = (u_svd[:, :rank].T @ rhs.ravel()) / sv[:rank]
         else:
             # large: normal equations from the Kronecker structure, Σ_r (coefᵀcoef)_r ⊗ c_r c_rᵀ
-            pk = np.einsum("kqr,ksr->rqs", coef, coef).reshape(p_n, k_n * k_n)
-            cc = (c_l[:, :, None] * c_l[:, None, :]).reshape(p_n, n_l * n_l)
-            nmat = (pk.T @ cc).reshape(k_n, k_n, n_l, n_l).transpose(0, 2, 1, 3)
+            pk = np.einsum("kqr,ksr->qsr", coef, coef).reshape(k_n * k_n, p_n)
+            nmat = graph.loop_gram(pk).reshape(k_n, k_n, n_l, n_l).transpose(0, 2, 1, 3)
             nmat = nmat.reshape(k_n * n_l, k_n * n_l)
             cn = np.sqrt(np.clip(np.diag(nmat), 0.0, None))
             cn = np.where(cn > 0, cn, 1.0)
             mtb = np.einsum("kqr,kr,rl->ql", coef, rhs, c_l).ravel()
-            lam, vec = np.linalg.eigh(nmat / np.outer(cn, cn))
-            order = np.argsort(lam)[::-1]
-            lam, vt = np.clip(lam[order], 0.0, None), vec[:, order].T
-            sv = np.sqrt(lam)
-            smax = sv[0] if sv.size else 0.0
-            rank = int(np.sum(lam > RANK_RTOL_NORMAL * lam[0])) if smax > 0 else 0
-            pinv = (vt[:rank].T / lam[:rank]) @ vt[:rank]  # in scaled unknowns z = cn·f
-            z = pinv @ (mtb / cn)
+            n_s = nmat / np.outer(cn, cn)
+            fast = None
+            if not uncertainty:  # a re-weighting pass: Cholesky, no rank or null space
+                try:
+                    ridge = RANK_RTOL_NORMAL * float(np.max(np.diag(n_s)))
+                    fast = cho_factor(n_s + ridge * np.eye(n_s.shape[0]))
+                except np.linalg.LinAlgError:
+                    fast = None
+            if fast is not None:
+
+                def apply(v: FloatArray) -> FloatArray:
+                    return cho_solve(fast, v)
+
+                rank, sv, vt = k_n * n_l, np.ones(1), np.zeros((0, k_n * n_l))
+                smax = 1.0
+            else:
+                lam, vec = np.linalg.eigh(n_s)
+                order = np.argsort(lam)[::-1]
+                lam, vt = np.clip(lam[order], 0.0, None), vec[:, order].T
+                sv = np.sqrt(lam)
+                smax = sv[0] if sv.size else 0.0
+                rank = int(np.sum(lam > RANK_RTOL_NORMAL * lam[0])) if smax > 0 else 0
+                pinv = (vt[:rank].T / lam[:rank]) @ vt[:rank]  # in scaled unknowns z = cn·f
+
+                def apply(v: FloatArray) -> FloatArray:
+                    return pinv @ v
+
+            z = apply(mtb / cn)
             for _ in range(2):  # iterative refinement: normal equations square the condition
                 cf = c_l @ (z / cn).reshape(k_n, n_l).T  # (p, K)
                 resid = rhs - np.einsum("kqr,rq->kr", coef, cf)
-                z = z + pinv @ (np.einsum("kqr,kr,rl->ql", coef, resid, c_l).ravel() / cn)
+                z = z + apply(np.einsum("kqr,kr,rl->ql", coef, resid, c_l).ravel() / cn)
+            if fast is not None:
+                f = (z / cn).reshape(k_n, n_l)
+                y = np.where(has, np.sum(w * d * (g0 + (c @ f.T).T), axis=0) / du_safe, np.nan)
+                return _Linear(
+                    np.where(unknown, y, known_y),
+                    g0 + (c @ f.T).T,
+                    var_y,
+                    0,
+                    n_l * k_n,
+                    float("nan"),
+                    null_dy,
+                )
             coeff = vt[:rank] @ z
         cond = float(smax / sv[rank - 1]) if rank else float("inf")
         f = ((vt[:rank].T @ coeff) / cn).reshape(k_n, n_l)
         flow = g0 + (c @ f.T).T
-        vs = vt[:rank] / cn  # back to unscaled chord flows
-        cov_f = (vs.T / sv[:rank] ** 2) @ vs
-        var_y[lp] = var_y[lp] + np.where(has_l, np.sum((a_lp @ cov_f) * a_lp, axis=1), 0.0)
-        null_dy = np.zeros((b, vt.shape[0] - rank))
-        null_dy[lp] = a_lp @ (vt[rank:] / cn).T
+        if uncertainty:
+            vs = vt[:rank] / cn  # back to unscaled chord flows
+            cov_f = (vs.T / sv[:rank] ** 2) @ vs
+            var_y[lp] += np.where(has_l, np.sum((a_lp @ cov_f) * a_lp, axis=1), 0.0)
+            null_dy = np.zeros((b, vt.shape[0] - rank))
+            null_dy[lp] = a_lp @ (vt[rank:] / cn).T
     y = np.where(has, np.sum(w * d * flow, axis=0) / du_safe, np.nan)
     y = np.where(unknown, y, known_y)
     return _Linear(y, flow, var_y, rank, n_l * k_n, cond, null_dy)
@@ -217,6 +253,7 @@ def estimate_full(
     robust: bool = True,
     refine: bool = True,
     max_rel_se: float = MAX_REL_SE,
+    s_design: FloatArray | None = None,
     progress: Progress | None = None,
 ) -> EstimationResult:
     """Estimate S of every pipe from head losses and outflows of K conditions.
@@ -237,6 +274,9 @@ def estimate_full(
         :mod:`host.estimation.refine` (removes the errors-in-variables bias of noisy data).
     max_rel_se : float
         Estimates with a larger relative standard error are flagged not identifiable.
+    s_design : ndarray, shape (n_pipes,), optional
+        Design S (the network file's): a second start of the loop refinement, and its start
+        for loop pipes the linear stage cannot pin.
 
     Returns
     -------
@@ -268,7 +308,9 @@ def estimate_full(
     w_model = 1.0 / (var_g0 + g_abs**2 * var_d / np.maximum(d * d, var_d))
     hub = np.ones_like(w_model)
     lin = _solve_linear(graph, d, g0, w_model, known_y)
-    n_pass = IRLS_ITERATIONS if robust else 2
+    # with the refinement after it (which re-weights in head-loss space) the linear stage only
+    # needs to start it, name the null space and flag sensors: a few passes do
+    n_pass = (IRLS_PASSES_BEFORE_REFINE if refine else IRLS_ITERATIONS) if robust else 2
     for it in range(n_pass):
         if progress:
             progress((it + 1) / (n_pass + 1), "weighted fit")
@@ -277,11 +319,12 @@ def estimate_full(
         resid = (d * y_w - lin.flow) * np.sqrt(w_model)
         new_hub = huber_weights(resid) if robust else hub
         y_old = lin.y
-        lin = _solve_linear(graph, d, g0, w_model * new_hub, known_y)
+        lin = _solve_linear(graph, d, g0, w_model * new_hub, known_y, uncertainty=False)
         change = np.nanmax(np.abs(lin.y - y_old) / np.maximum(np.abs(lin.y), 1e-300), initial=0)
         hub = new_hub
-        if it >= 1 and change < 1e-12:
+        if it >= 1 and change < IRLS_RTOL:
             break
+    lin = _solve_linear(graph, d, g0, w_model * hub, known_y)
     y_w = np.where(np.isfinite(lin.y), lin.y, 0.0)
     w_final = w_model * hub
     resid_w = (d * y_w - lin.flow) * np.sqrt(w_final)
@@ -360,34 +403,31 @@ def estimate_full(
                 s_lo[tp], s_hi[tp] = s_t * np.exp(-Z95 * se_t), s_t * np.exp(Z95 * se_t)
     if refine and graph.n_loops and lin.rank_chords and not consistent:
         s_lin = np.where(unknown, s_interval_from_y(lin.y, y_se)[0], graph.known_s)
-        bad = graph.in_loop & ~(np.isfinite(s_lin) & (s_lin > 0))
-        # the refinement improves what the linear stage has some hold on (or restarts where
-        # noise flipped y); where the linear fit has none, y ≈ 0 and S ≈ 1e26 with a standard
-        # error of 1e8 % (a loop pipe of small flow whose chord flow the noise cannot pin), it
-        # would keep that S with a standard error conditional on the flows, far too small:
-        # that pipe stays uncertain
-        polish = bad | (np.isfinite(s) & (s_se <= NO_HOLD_REL_SE * s))
-        if np.any(bad):  # noise flipped y: restart those from the fitted flows in Δh space
-            x = np.abs(lin.flow[:, bad]) * lin.flow[:, bad]
-            guess = np.sum(x * dh[:, bad], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
-            ok = np.isfinite(s_lin) & (s_lin > 0) & graph.in_loop
-            fill = float(np.median(s_lin[ok])) if np.any(ok) else 1.0
-            s_lin[bad] = np.where(guess > 0, guess, fill)
-        free = unknown & ident & has
-        # which source pins the loop flows better: the heads (σ of sqrt|Δh|) or the outflows
-        lp = graph.in_loop & free
-        rel_heads = np.sqrt(var_d[:, lp]) / np.maximum(np.abs(d[:, lp]), 1e-300)
-        rel_flows = np.sqrt(var_g0[:, lp]) / np.maximum(np.abs(lin.flow[:, lp]), 1e-300)
-        if float(np.median(rel_heads)) > FORWARD_RATIO * float(np.median(rel_flows)):
-            ref = refine_loops_forward(graph, s_lin, dh, g0, var_dh, var_g0, free, robust)
-        else:
-            ref = refine_loops(graph, s_lin, lin.flow, dh, g0, var_dh, var_g0, free, robust)
+        # the fit starts from the linear S where the linear stage has a hold on it; where it
+        # has none (noise flipped y, or y ≈ 0: S ≈ 1e26 for a loop pipe of small flow whose
+        # chord flow the noise cannot pin) from the pipe's Δh and the linear stage's flows,
+        # or the design value; such a start would otherwise stall the fit
+        trusted = np.isfinite(s_lin) & (s_lin > 0) & (s_se <= TRUST_REL_SE * s_lin)
+        redo = graph.in_loop & unknown & ~trusted
+        if np.any(redo):
+            x = np.abs(lin.flow[:, redo]) * lin.flow[:, redo]
+            guess = np.sum(x * dh[:, redo], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
+            if s_design is not None:
+                s_lin[redo] = np.asarray(s_design, dtype=float)[redo]
+            else:  # a flow near zero makes the guess absurd: keep it within the trusted range
+                ok = trusted & graph.in_loop
+                lo, hi = (np.min(s_lin[ok]), np.max(s_lin[ok])) if np.any(ok) else (1.0, 1.0)
+                s_lin[redo] = np.clip(np.where(guess > 0, guess, hi), lo, hi)
+        design = None
+        if s_design is not None:
+            design = np.where(unknown, np.asarray(s_design, dtype=float), graph.known_s)
+        # every loop pipe with a head loss is fitted, also those of unidentifiable groups: their
+        # S shape the flows of the others (the fit's damping holds the group's free direction)
+        free = unknown & has
+        ref = refine_loops_forward(graph, s_lin, dh, g0, var_dh, var_g0, free, robust, design)
         if ref is not None:
             n_refine = ref.n_iter
-            # guard: keep the linear value where the refinement ran away
-            sane = np.isfinite(ref.s) & (ref.s > 0)
-            sane &= np.abs(np.log(np.where(sane, ref.s, 1.0) / s_lin)) < MAX_LOG_JUMP
-            j_r = np.flatnonzero(ref.refined & sane & polish)
+            j_r = np.flatnonzero(ref.refined & ident & np.isfinite(ref.s) & (ref.s > 0))
             se_log = ref.se_log[j_r] * np.sqrt(scale)
             s[j_r] = ref.s[j_r]
             s_se[j_r] = ref.s[j_r] * se_log

@@ -241,6 +241,34 @@ class PipeGraph:
         return lp, self.loop_basis[lp].toarray()
 
     @cached_property
+    def _loop_pairs(self) -> sp.csr_matrix:
+        """(loop pipes × n_loops²): row p holds C_pl·C_pm at column l·n_loops + m."""
+        lp, c = self.loop_dense
+        n_l = c.shape[1]
+        rows, cols, vals = [], [], []
+        for p in range(lp.size):
+            nz = np.flatnonzero(c[p])
+            rows.append(np.full(nz.size**2, p))
+            cols.append((nz[:, None] * n_l + nz[None, :]).ravel())
+            vals.append(np.outer(c[p, nz], c[p, nz]).ravel())
+        if not rows:
+            return sp.csr_matrix((lp.size, n_l * n_l))
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(lp.size, n_l * n_l),
+        )
+
+    def loop_gram(self, weight: FloatArray) -> FloatArray:
+        """``Cᵀ diag(w_k) C`` over the loop pipes for every row w_k of ``weight`` (K, p).
+
+        Returns (K, n_loops, n_loops). A pipe lies in few loops, so this sums sparse outer
+        products: far cheaper than the dense product once there are many loops.
+        """
+        w = np.atleast_2d(np.asarray(weight, dtype=float))
+        n_l = self.loop_dense[1].shape[1]
+        return np.asarray(self._loop_pairs.T @ w.T).T.reshape(w.shape[0], n_l, n_l)
+
+    @cached_property
     def in_loop(self) -> BoolArray:
         """Pipes that belong to at least one loop (their flow is not fixed by the outflows)."""
         return np.asarray(self.loop_basis.getnnz(axis=1) > 0)

@@ -26,6 +26,7 @@ down-weighted in most conditions are reported as suspect.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,21 +81,39 @@ def _setup(graph: PipeGraph, head_m: FloatArray, outflow_m3h: FloatArray) -> _Se
     q[:, graph.reference] = 0.0
     q[:, graph.reference] = -q.sum(axis=1)
     path_loss = h[:, [graph.reference]] - h[:, meas]
+    return _Setup(meas, path_loss, q, *series_groups(graph))
+
+
+def series_groups(
+    graph: PipeGraph,
+) -> tuple[IntArray, list[IntArray], sp.csr_matrix, IntArray]:
+    """(group_of, groups, member, rep): the unknown pipes merged by :meth:`series_chains`.
+
+    group_of : (b,) group index of each unknown pipe, −1 for known pipes; member : (b, g)
+    membership matrix; rep : (g,) one representative pipe per group.
+    """
     unknown = np.isnan(graph.known_s)
     groups: list[IntArray] = []
     for chain in graph.series_chains():
         members = chain[unknown[chain]]
         if members.size:
             groups.append(members)
-    group_of = np.full(graph.n_pipes, -1, dtype=np.intp)
+    return group_arrays(graph.n_pipes, groups)
+
+
+def group_arrays(
+    n_pipes: int, groups: list[IntArray]
+) -> tuple[IntArray, list[IntArray], sp.csr_matrix, IntArray]:
+    """(group_of, groups, member, rep) of a list of pipe groups (see :func:`series_groups`)."""
+    group_of = np.full(n_pipes, -1, dtype=np.intp)
     for gi, members in enumerate(groups):
         group_of[members] = gi
     rows = np.flatnonzero(group_of >= 0)
     member = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, group_of[rows])), shape=(graph.n_pipes, len(groups))
+        (np.ones(len(rows)), (rows, group_of[rows])), shape=(n_pipes, len(groups))
     )
     rep = np.array([g[0] for g in groups], dtype=np.intp)
-    return _Setup(meas, path_loss, q, group_of, groups, member, rep)
+    return group_of, groups, member, rep
 
 
 def path_matrix(graph: PipeGraph, nodes: IntArray) -> sp.csr_matrix:
@@ -216,7 +235,9 @@ def estimate_partial(
     """
     sensors = sensors or SensorModel()
     st = _setup(graph, head_m, outflow_m3h)
-    if graph.n_loops == 0:
+    if graph.n_loops == 0 or st.measured.size == 0:
+        # no head but the reference's: no equation at all, loops or not; the tree method
+        # reports every pipe as seen by no measured head
         return _tree(graph, st, sensors, robust, max_rel_se, progress)
     from host.estimation.partial_loops import fit_looped  # noqa: PLC0415 - circular
 
@@ -254,24 +275,45 @@ def _tree(
         ks = np.where(known, graph.known_s, 0.0)
         known_part = np.asarray((pi @ (flow * np.abs(flow) * ks).T).T)
     rhs = (st.path_loss - known_part).ravel()
-    s_pipe = np.where(known, graph.known_s, 0.0)
+    s_base = np.where(known, graph.known_s, 0.0)
+
+    def row_var(beta: FloatArray | None) -> FloatArray:
+        s_pipe = s_base if beta is None else _pipe_s(graph, st, beta, s_base)
+        return _row_var(sensors, st.path_loss, pi, s_pipe, flow, var_flow).ravel()
+
+    sol, resid_w, hub, n_pass = irls(x, rhs, row_var, robust, progress)
+    return _finish(
+        graph, st, sensors, sol, resid_w, hub, flow, max_rel_se, "partial-tree", n_pass, k_n
+    )
+
+
+def irls(
+    x: sp.csr_matrix,
+    rhs: FloatArray,
+    row_var: Callable[[FloatArray | None], FloatArray],
+    robust: bool,
+    progress: Progress | None,
+) -> tuple[_Wls, FloatArray, FloatArray, int]:
+    """Weighted least squares of ``x·β = rhs`` with Huber re-weighting (IRLS).
+
+    ``row_var(β)`` gives the variance of every row at the current estimate (``None``: before
+    the first solve). Returns the solution, the whitened residuals, the Huber weights and
+    the number of passes.
+    """
     hub = np.ones(rhs.size)
-    var = _row_var(sensors, st.path_loss, pi, s_pipe, flow, var_flow).ravel()
+    var = row_var(None)
     sol = _wls(sp.diags(1.0 / np.sqrt(var)) @ x, rhs / np.sqrt(var))
     n_pass = IRLS_ITERATIONS if robust else 2
     for it in range(n_pass):
         if progress:
             progress((it + 1) / (n_pass + 1), "path equations")
-        s_pipe = _pipe_s(graph, st, sol.beta, s_pipe)
-        var = _row_var(sensors, st.path_loss, pi, s_pipe, flow, var_flow).ravel()
+        var = row_var(sol.beta)
         resid = (x @ sol.beta - rhs) / np.sqrt(var)
         hub = huber_weights(resid) if robust else hub
         wsq = np.sqrt(hub / var)
         sol = _wls(sp.diags(wsq) @ x, rhs * wsq)
     resid_w = (x @ sol.beta - rhs) * np.sqrt(hub / var)
-    return _finish(
-        graph, st, sensors, sol, resid_w, hub, flow, max_rel_se, "partial-tree", n_pass, k_n
-    )
+    return sol, resid_w, hub, n_pass
 
 
 def _pipe_s(graph: PipeGraph, st: _Setup, beta: FloatArray, base: FloatArray) -> FloatArray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from host.estimation.forward import ForwardError, chord_flows
 from host.estimation.graph import BoolArray, FloatArray, PipeGraph
@@ -31,12 +32,20 @@ MAX_ITER = 15
 STEP_TOL = 1e-10
 #: Largest change of log S in one step.
 MAX_LOG_STEP = 0.5
-#: Gauss–Newton steps of the flow-tied fit, and fixed-point sweeps that give it a start.
-MAX_ITER_FORWARD = 30
+#: Levenberg–Marquardt steps of the flow-tied fit, and fixed-point sweeps for a start.
+MAX_ITER_FORWARD = 50
 WARM_SWEEPS = 10
+#: ... its largest change of log S in one step, and its stop: a step below STEP_TOL_LM or a
+#: decrease of the whitened cost (χ²) below COST_ATOL, which no interval would notice.
+MAX_LOG_STEP_LM = 2.0
+STEP_TOL_LM = 1e-8
+COST_ATOL = 1e-3
+#: Standard deviation of the prior on log S around the design value: a factor of 10 (pipes
+#: age and scale, but not by orders of magnitude).
+PRIOR_LOG_SD = float(np.log(10.0))
 #: The fixed-point warm start is tried only when the linear start's χ² per residual exceeds
 #: this (noise bigger than the sensors claim: the linear solution is off).
-WARM_IF_CHI2 = 4.0
+WARM_IF_CHI2 = float("inf")
 
 
 @dataclass(frozen=True)
@@ -159,74 +168,101 @@ def refine_loops_forward(
     var_g0: FloatArray,
     free: BoolArray,
     robust: bool = True,
+    s_design: FloatArray | None = None,
 ) -> Refined | None:
     """The same fit with the chord flows tied to S by the loop balance (outflows trusted).
 
     ``f_k = f_k(S)`` closes every loop exactly (:func:`.forward.chord_flows`), so only log S
-    is free. Jacobian ``∂(S∘x)/∂S = diag(x) − diag(D) C H⁻¹ Cᵀ diag(x)`` (x = |G|G,
-    D = 2S|G|, H = Cᵀ D C): diagonal plus rank n_loops, which the normal equations use.
-    Better than :func:`refine_loops` when the outflows pin the flows more precisely than
-    the square roots of the head losses do (small head losses, absolute pressure noise).
+    is free: the maximum-likelihood fit a generic calibration (scipy's least_squares over a
+    hydraulic solver) performs, with the structure used. Per condition, with ``x = |G|G``,
+    ``D = 2S|G|``, ``H = Cᵀ D C`` and ``U = C H⁻¹`` (loop pipes × loops), the Jacobian of the
+    head losses is ``J = (I − D U Cᵀ) diag(S x)``: diagonal plus rank n_loops, so the normal
+    equations cost O(p²·K·L) and no p × p matrix per condition is formed. Levenberg–Marquardt
+    steps (a clipped Gauss–Newton step stalls in a weak direction).
+
+    ``s_design``: the design S, a second start (the start with the smaller cost wins) and the
+    centre of a weak prior, log S ~ N(log S_design, ``PRIOR_LOG_SD``²); without design values
+    the start ``s0`` is the centre. A loop pipe of small flow beside large ones has almost no
+    hold in the data: without the prior the fit can send its S to 1e9 times the truth and its
+    curvature there gives a meaningless small standard error. With it, such a pipe stays near
+    the centre with a standard error near the prior's (reported uncertain), and pipes the
+    data pin are not moved by it.
     """
-    lp = np.flatnonzero(graph.in_loop)
+    lp, c_l = graph.loop_dense
+    c_sp = graph.loop_basis[lp].tocsr()
     params = np.flatnonzero(free & graph.in_loop)
     if lp.size == 0 or params.size == 0 or not np.all(np.isfinite(s0[lp]) & (s0[lp] > 0)):
         return None
-    c_l = graph.loop_basis[lp].toarray()
-    col = {int(j): i for i, j in enumerate(lp)}
-    sel = np.array([col[int(j)] for j in params], dtype=np.intp)
+    col = np.full(graph.n_pipes, -1, dtype=np.intp)
+    col[lp] = np.arange(lp.size)
+    sel = col[params]
+    dh_l, vdh, vg0 = dh[:, lp], var_dh[:, lp], var_g0[:, lp]
+    log_prior = np.log(np.asarray(s0 if s_design is None else s_design, dtype=float)[params])
+    w_prior = 1.0 / PRIOR_LOG_SD**2
+
+    def prior_cost(s_full: FloatArray) -> float:
+        return w_prior * float(np.sum((np.log(s_full[params]) - log_prior) ** 2))
+
+    warm: list[FloatArray] = []  # flows of the last accepted S start the next balance
 
     def flows(s_full: FloatArray) -> FloatArray:
-        return chord_flows(graph, s_full, g0)[0]
+        g_full = chord_flows(graph, s_full, g0, warm[-1] if warm else None)[0]
+        return g_full
 
-    def split(s_full: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Per condition: D (K, p), A = D·C (K, p, L) and H⁻¹ = (Cᵀ D C)⁻¹ (K, L, L)."""
-        gl = g[:, lp]
-        dvec = 2.0 * s_full[lp] * np.maximum(np.abs(gl), 1e-12 * np.max(np.abs(gl)))
-        a = dvec[:, :, None] * c_l[None, :, :]
-        h = np.einsum("pl,kpm->klm", c_l, a)
-        return dvec, a, np.linalg.pinv(h, hermitian=True)
+    def accept(g_full: FloatArray) -> FloatArray:
+        warm[:] = [g_full]
+        return g_full[:, lp]
 
-    def residual(s_full: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Whitened Δh residuals; outflow errors reach the loop flows through the split:
-        ``δG = (I − C H⁻¹ Cᵀ D) δ(Tq)``, so chords inherit the errors of their loops."""
-        gl = g[:, lp]
-        _, a, h_inv = split(s_full, g)
-        prop = np.eye(lp.size)[None] - np.einsum("pl,klm,kqm->kpq", c_l, h_inv, a, optimize=True)
-        var_g = np.einsum("kpq,kq->kp", prop**2, var_g0[:, lp])
-        sig = np.sqrt(var_dh[:, lp] + (2.0 * s_full[lp] * np.abs(gl)) ** 2 * var_g)
-        return (s_full[lp] * np.abs(gl) * gl - dh[:, lp]) / sig, sig
+    def split(s_l: FloatArray, gl: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """D (K, p) and U = C H⁻¹ (K, p, L) of every condition."""
+        floor = 1e-12 * np.max(np.abs(gl), axis=1, keepdims=True)
+        dvec = 2.0 * s_l * np.maximum(np.abs(gl), floor)
+        h = graph.loop_gram(dvec)  # SPD: D > 0, C full rank
+        u = np.matmul(c_l[None], np.linalg.inv(h))
+        return dvec, u
+
+    def residual(s_l: FloatArray, gl: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Whitened Δh residuals. Outflow errors reach the loop flows through the split,
+        ``δG = (I − U Cᵀ D) δ(Tq)``, whose variance is computed without the p × p matrix."""
+        dvec, u = split(s_l, gl)
+        q_m = graph.loop_gram(dvec**2 * vg0)
+        quad = np.sum(np.matmul(u, q_m) * u, axis=2)
+        diag_uc = np.sum(u * c_l[None], axis=2)
+        var_g = np.clip(vg0 * (1.0 - 2.0 * dvec * diag_uc) + quad, 0.0, None)
+        sig = np.sqrt(vdh + (2.0 * s_l * np.abs(gl)) ** 2 * var_g)
+        return (s_l * np.abs(gl) * gl - dh_l) / sig, sig
 
     def normal_equations(
-        s_full: FloatArray, g: FloatArray, r: FloatArray, sig: FloatArray, hub: FloatArray
+        s_l: FloatArray, gl: FloatArray, r: FloatArray, sig: FloatArray, hub: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
-        gl = g[:, lp]
-        x = np.abs(gl) * gl  # (K, p)
-        _, a, h_inv = split(s_full, g)
-        om2 = hub / sig**2
-        bmat = np.einsum(
-            "klm,pm,kp->klp", h_inv, c_l, x, optimize=True
-        )  # H⁻¹ Cᵀ diag(x), (K, L, p)
-        ab = np.einsum("kpl,klq->kpq", a, bmat)  # rank-L part of the Jacobian, (K, p, p)
-        xo = x * om2
-        jtj = np.diag(np.sum(x * xo, axis=0))
-        jtj -= np.einsum("kp,kpq->pq", xo, ab) + np.einsum("kqp,kq->pq", ab, xo)
-        m = np.einsum("kpl,kp,kpm->klm", a, om2, a, optimize=True)
-        jtj += np.einsum("klp,klm,kmq->pq", bmat, m, bmat, optimize=True)
-        rw = om2 * r * sig
-        jtr = np.sum(x * rw, axis=0) - np.einsum("klp,kql,kq->p", bmat, a, rw, optimize=True)
-        sp_ = s_full[lp][sel]
-        return jtj[np.ix_(sel, sel)] * np.outer(sp_, sp_), jtr[sel] * sp_
+        """JᵀWJ and JᵀWr in log S of the parameters: ``diag(Σ a²ω) + Σ_k (B M − E) Bᵀ − B Eᵀ``
+        with ``a = S x``, ``ω = h/σ²``, ``B = diag(a) C``, ``E = diag(a ω D) U``,
+        ``M = Uᵀ diag(D² ω) U``."""
+        dvec, u = split(s_l, gl)
+        a = s_l * np.abs(gl) * gl
+        om = hub / sig**2
+        em = (a * om * dvec)[:, :, None] * u
+        mm = np.matmul(np.transpose(u, (0, 2, 1)) * (dvec**2 * om)[:, None, :], u)
+        # (BM − 2E)Bᵀ, whose symmetric part is BMBᵀ − EBᵀ − BEᵀ; C is sparse (a pipe lies in
+        # few loops), so every product with it is taken sparse
+        half = np.zeros((lp.size, lp.size))
+        for k in range(a.shape[0]):
+            g_k = a[k][:, None] * (c_sp @ mm[k]) - 2.0 * em[k]
+            half += (c_sp @ g_k.T).T * a[k][None, :]
+        jtj = 0.5 * (half + half.T) + np.diag(np.sum(a * a * om, axis=0))
+        v = hub * r / sig
+        back = np.einsum("kpl,kp->kl", u, dvec * v)
+        jtr = np.sum(a * (v - back @ c_l.T), axis=0)
+        return jtj[np.ix_(sel, sel)], jtr[sel]
 
     def alternate(s_start: FloatArray) -> FloatArray:
         """Fixed point: flows from S (loops balanced), then each S from its Δh and flow."""
         s_a = s_start.copy()
         for _ in range(WARM_SWEEPS):
-            g_a = flows(s_a)
-            x = np.abs(g_a[:, params]) * g_a[:, params]
+            gp = flows(s_a)[:, params]
+            x = np.abs(gp) * gp
             w = 1.0 / (
-                var_dh[:, params]
-                + (2.0 * s_a[params] * np.abs(g_a[:, params])) ** 2 * var_g0[:, params]
+                var_dh[:, params] + (2.0 * s_a[params] * np.abs(gp)) ** 2 * var_g0[:, params]
             )
             new = np.sum(w * x * dh[:, params], axis=0) / np.maximum(
                 np.sum(w * x * x, axis=0), 1e-300
@@ -235,54 +271,70 @@ def refine_loops_forward(
         return s_a
 
     best = None
-    for warm in (False, True):  # the linear solution; the fixed point only if it fits badly
-        if warm and best is not None and best[0] <= WARM_IF_CHI2 * best[3].size:
-            break
+    starts = [s0] + ([np.where(free, s_design, s0)] if s_design is not None else [])
+    for i_start in range(len(starts) + 1):
+        if i_start == len(starts) and (best is None or best[0] <= WARM_IF_CHI2 * best[3].size):
+            break  # the fixed point only when the best start fits badly
         try:
-            s_c = alternate(s0) if warm else s0.copy()
-            g_c = flows(s_c)
-        except ForwardError:
+            s_c = starts[i_start].copy() if i_start < len(starts) else alternate(best[1])
+            if not np.all(np.isfinite(s_c[lp]) & (s_c[lp] > 0)):
+                continue
+            g_c = chord_flows(graph, s_c, g0)[0]
+        except (ForwardError, TypeError):
             continue
-        r_c, sig_c = residual(s_c, g_c)
-        c_c = float(np.sum(r_c * r_c))
+        r_c, sig_c = residual(s_c[lp], g_c[:, lp])
+        c_c = float(np.sum(r_c * r_c)) + prior_cost(s_c)
         if best is None or c_c < best[0]:
             best = (c_c, s_c, g_c, r_c, sig_c)
     if best is None:
         return None
-    _, s, g, r, sig = best
+    _, s, g_full, r, sig = best
+    g = accept(g_full)
     hub = huber_weights(r) if robust else np.ones_like(r)
-    cost = float(np.sum(hub * r * r))
+    cost = float(np.sum(hub * r * r)) + prior_cost(s)
+    lam = 1e-3
     n_iter = 0
     for it in range(MAX_ITER_FORWARD):
         n_iter = it + 1
-        jtj, jtr = normal_equations(s, g, r, sig, hub)
-        step = -np.linalg.lstsq(jtj, jtr, rcond=1e-12)[0]
-        step *= min(1.0, MAX_LOG_STEP / max(float(np.max(np.abs(step))), 1e-300))
-        accepted = False
-        for _ in range(10):
+        jtj, jtr = normal_equations(s[lp], g, r, sig, hub)
+        jtj[np.diag_indices_from(jtj)] += w_prior
+        jtr = jtr + w_prior * (np.log(s[params]) - log_prior)
+        dg = np.maximum(np.diag(jtj), 1e-12 * max(float(np.max(np.diag(jtj))), 1e-300))
+        accepted, gain = False, 0.0
+        step = np.zeros(params.size)
+        while lam <= 1e10:
+            try:  # JᵀWJ + λ·diag is positive definite
+                step = -cho_solve(cho_factor(jtj + lam * np.diag(dg)), jtr)
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            step = np.clip(step, -MAX_LOG_STEP_LM, MAX_LOG_STEP_LM)
             s_try = s.copy()
             s_try[params] = s[params] * np.exp(step)
             try:
                 g_try = flows(s_try)
             except ForwardError:
-                step *= 0.5
+                lam *= 10.0
                 continue
-            r_try, sig_try = residual(s_try, g_try)
-            cost_try = float(np.sum(hub * r_try * r_try))
+            r_try, sig_try = residual(s_try[lp], g_try[:, lp])
+            cost_try = float(np.sum(hub * r_try * r_try)) + prior_cost(s_try)
             if cost_try <= cost:
-                s, g, r, sig, cost = s_try, g_try, r_try, sig_try, cost_try
+                gain = cost - cost_try
+                s, g, r, sig, cost = s_try, accept(g_try), r_try, sig_try, cost_try
+                lam = max(lam / 3.0, 1e-9)
                 accepted = True
                 break
-            step *= 0.5
+            lam *= 4.0
         if robust:
             hub = huber_weights(r)
-            cost = float(np.sum(hub * r * r))
-        if not accepted or float(np.max(np.abs(step))) < STEP_TOL:
+            cost = float(np.sum(hub * r * r)) + prior_cost(s)
+        if not accepted or (float(np.max(np.abs(step))) < STEP_TOL_LM or gain <= COST_ATOL):
             break
-    jtj, _ = normal_equations(s, g, r, sig, hub)
+    jtj, _ = normal_equations(s[lp], g, r, sig, hub)
+    jtj[np.diag_indices_from(jtj)] += w_prior
     cov = np.linalg.pinv(jtj, rcond=1e-12, hermitian=True)
     se_log = np.full(graph.n_pipes, np.nan)
     se_log[params] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     refined = np.zeros(graph.n_pipes, dtype=bool)
     refined[params] = True
-    return Refined(s, se_log, refined, n_iter, g)
+    return Refined(s, se_log, refined, n_iter, warm[-1])

@@ -12,6 +12,7 @@ import math
 from typing import Any, TextIO
 
 from host.estimation.adapter import NetworkEstimate
+from host.estimation.entrances import EntranceEstimate
 from host.estimation.result import EstimationResult
 
 
@@ -69,31 +70,54 @@ def result_to_dict(res: EstimationResult) -> dict[str, Any]:
     }
 
 
+def entrances_to_dict(ent: EntranceEstimate) -> dict[str, Any]:
+    """The entrance estimate as plain data: per entrance the building's internal S
+    (``s_*_m_per_m3h2``), the cross-side groups, the joint system's diagnostics and the valve
+    factor (``null`` in mode "internal")."""
+    data = result_to_dict(ent.result)
+    data["entrances"] = data.pop("pipes")
+    data["mode"] = ent.mode
+    data["valve_factor"] = (
+        None
+        if ent.mode == "internal"
+        else {
+            "value": _json_num(ent.factor),
+            "se": _json_num(ent.factor_se),
+            "low": _json_num(ent.factor_low),
+            "high": _json_num(ent.factor_high),
+            "identifiable": ent.factor_identifiable,
+            "reason": ent.factor_reason,
+        }
+    )
+    return data
+
+
 def estimate_to_dict(est: NetworkEstimate) -> dict[str, Any]:
-    """Both sides of a network estimate as plain data."""
+    """Both sides of a network estimate (and the entrances, when used) as plain data."""
     return {
         "network": est.network_name,
         "success": est.success,
         "unit_s": "m/(m3/h)^2",
         "interval": "95 %",
         "sides": {side: result_to_dict(r) for side, r in est.sides},
+        "entrances": entrances_to_dict(est.entrances) if est.entrances else None,
     }
 
 
-def print_result(res: EstimationResult, out: TextIO, title: str = "") -> None:
-    """Print one side's table and diagnostics."""
+def print_result(
+    res: EstimationResult, out: TextIO, title: str = "", label: str = "pipe / group"
+) -> None:
+    """Print one side's table and diagnostics (``label``: the first column's heading)."""
     if title:
         out.write(f"== {title} ({res.method}) ==\n")
     w = max(
         [
-            len("pipe / group"),
+            len(label),
             *(len(p) for p in res.pipe_ids),
             *(len(g.name) + 2 for g in res.groups),
         ]
     )
-    out.write(
-        f"{'pipe / group':<{w}}  {'S m/(m3/h)^2':>13}  {'95 % interval':>25}  identifiable\n"
-    )
+    out.write(f"{label:<{w}}  {'S m/(m3/h)^2':>13}  {'95 % interval':>25}  identifiable\n")
     for j, pid in enumerate(res.pipe_ids):
         ok = "yes" if res.identifiable[j] else f"no: {res.reason[j]}"
         interval = f"[{_num(res.s_low[j])}, {_num(res.s_high[j])}]"
@@ -117,7 +141,24 @@ def print_result(res: EstimationResult, out: TextIO, title: str = "") -> None:
 
 
 def print_estimate(est: NetworkEstimate, out: TextIO) -> None:
-    """Print both sides."""
+    """Print both sides, then the entrances when their valves were used."""
     for side, res in est.sides:
         print_result(res, out, f"{est.network_name}: {side}")
         out.write("\n")
+    ent = est.entrances
+    if ent is None:
+        return
+    print_result(
+        ent.result,
+        out,
+        f"{est.network_name}: entrances, building S without the valve, mode {ent.mode}",
+        label="entrance / group",
+    )
+    if ent.mode != "internal":
+        ok = "yes" if ent.factor_identifiable else f"no: {ent.factor_reason}"
+        interval = f"[{_num(ent.factor_low)}, {_num(ent.factor_high)}]"
+        out.write(
+            f"valve factor c (S_valve = c·S_valve,nominal(opening)): {_num(ent.factor)}  "
+            f"95 % interval {interval}  identifiable: {ok}\n"
+        )
+    out.write("\n")

@@ -4,7 +4,8 @@
    consecutive samples in which every head and flow stays within its tolerance (heads: an
    absolute band in m; flows: a relative band). Each steady window, averaged, becomes one
    condition (non-overlapping windows). Transients violate the steady-state equations the
-   estimator relies on, so they are dropped.
+   estimator relies on, so they are dropped. With ``segments`` (a label per sample, e.g. one
+   per gap-free stretch of history) a window never spans two segments.
 2. :func:`select_distinct` keeps conditions whose flow *distribution* differs: the entrance
    flows are normalised to unit length, so a condition that only scales all flows (same
    distribution, different total) has distance 0 and adds nothing. Greedy farthest-point
@@ -35,13 +36,16 @@ def steady_conditions(
     window: int = 3,
     head_band_m: float = HEAD_BAND_M,
     flow_band_rel: float = FLOW_BAND_REL,
+    segments: IntArray | None = None,
 ) -> Conditions:
     """Average every steady, non-overlapping window of ``window`` samples into a condition.
 
     ``samples`` must be in time order (one sample per "condition" of the input file).
+    ``segments`` (K,), non-decreasing: samples of different labels never share a window.
     """
     if window < 1:
         raise ValueError("window must be ≥ 1")
+    seg = np.zeros(samples.n_conditions, dtype=np.intp) if segments is None else segments
     heads = _matrix(samples.head_m)
     flows = _matrix(samples.flow_m3h)
     n = samples.n_conditions
@@ -49,7 +53,7 @@ def steady_conditions(
     i = 0
     while i + window <= n:
         sl = slice(i, i + window)
-        ok = True
+        ok = bool(seg[i] == seg[i + window - 1])
         if heads.size:
             ok &= bool(np.all(np.ptp(heads[sl], axis=0) <= head_band_m))
         if flows.size:

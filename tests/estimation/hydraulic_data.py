@@ -42,13 +42,30 @@ def conditions_from_solver(
     seed: int,
     heads_at: set[str] | None = None,
     opening_range: tuple[float, float] = (0.25, 1.0),
+    *,
+    record_openings: bool = False,
+    constant_openings: bool = False,
+    pump_speeds: list[float] | None = None,
 ) -> Conditions:
-    """K solved conditions with random entrance openings; heads at ``heads_at`` (all)."""
+    """K solved conditions with random entrance openings; heads at ``heads_at`` (all).
+
+    ``record_openings``: the conditions carry the openings (``opening``);
+    ``constant_openings``: one set of openings for every condition (then only
+    ``pump_speeds``, one per condition, change the flows: proportionally).
+    """
     rng = np.random.default_rng(seed)
     sols = []
-    for _ in range(k_n):
-        openings = {e.id: float(rng.uniform(*opening_range)) for e in net.entrances}
-        sols.append(solve_network(net.with_openings(openings), TIGHT))
+    used = []
+    openings: dict[str, float] = {}
+    for k in range(k_n):
+        if not (constant_openings and openings):  # the same random stream as ever
+            openings = {e.id: float(rng.uniform(*opening_range)) for e in net.entrances}
+        case = net.with_openings(openings)
+        if pump_speeds is not None:
+            pump = dataclasses.replace(case.station.pump, speed_ratio=pump_speeds[k])
+            case = dataclasses.replace(case, station=dataclasses.replace(case.station, pump=pump))
+        sols.append(solve_network(case, TIGHT))
+        used.append(openings)
     nodes = heads_at if heads_at is not None else {n.id for n in net.nodes}
     return Conditions(
         condition_ids=tuple(f"c{k}" for k in range(k_n)),
@@ -62,6 +79,11 @@ def conditions_from_solver(
             e.id: np.array([s.entrance_flow_m3h[i] for s in sols])
             for i, e in enumerate(net.entrances)
         },
+        opening=(
+            {e.id: np.array([o[e.id] for o in used]) for e in net.entrances}
+            if record_openings
+            else {}
+        ),
     )
 
 

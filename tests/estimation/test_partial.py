@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from host.estimation.graph import graph_from_edges
 from host.estimation.partial import estimate_partial, path_matrix
 from host.estimation.result import Status
 from host.estimation.weighting import SensorModel
-from tests.estimation.nets import synthetic, tree_with_entrances
+from tests.estimation.nets import looped_graph, synthetic, tree_with_entrances
 
 EXACT = 1e-9
 
@@ -155,3 +157,18 @@ def test_looped_iterative_fit_exact_from_design_values(seed: int) -> None:
     # condition number ~1e6 here (5 mm sensors would leave most pipes uncertain): the
     # data's 1e-13 consistency gives ~1e-7, not the 1e-9 of the linear methods
     assert np.max(np.abs(res.s_m_per_m3h2 / s - 1)) < 1e-6
+
+
+def test_looped_side_with_only_the_station_head_reports_instead_of_crashing() -> None:
+    """A looped side whose only measured head is the reference has no equation: every pipe is
+    reported as seen by no head (it used to raise numpy's zero-size reduction error)."""
+    graph = looped_graph(3, n_nodes=20, n_loops=3)
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0.1, 2.0, graph.n_pipes)
+    heads, _, q = synthetic(graph, s, 3, rng)
+    only_ref = np.zeros(graph.n_nodes, dtype=bool)
+    only_ref[graph.reference] = True
+    blind = dataclasses.replace(graph, head_measured=only_ref)
+    res = estimate_partial(blind, np.where(only_ref, heads, np.nan), q, s_start=1.1 * s)
+    assert res.status == Status.FAILED and not np.any(res.identifiable)
+    assert all("no measured head depends on it" in r for r in res.reason)
