@@ -190,6 +190,7 @@ class _System:
     row_node: IntArray  # (rows,) a node of each row (for _finish's bookkeeping)
     row_label: list[str]  # (rows,) what a row measures (suspect sensors)
     row_side: list[str]  # (rows,) "supply", "return" or "entrances"
+    row_heads: IntArray  # (rows, 2) the measured nodes whose head difference a row is
     flow: FloatArray  # (K, links)
     var_flow: FloatArray  # (K, links)
     q: FloatArray  # (K, nodes) entrance flows at the supply entrance nodes
@@ -238,6 +239,7 @@ def _system(
     blocks: list[sp.csr_matrix] = []
     lhs: list[FloatArray] = []
     row_node: list[IntArray] = []
+    row_heads: list[IntArray] = []
     row_label: list[str] = []
     row_side: list[str] = []
     for i, (sub, head, q) in enumerate(zip(subs, heads, outflows, strict=True)):
@@ -251,6 +253,9 @@ def _system(
         blocks.append(_place(path_matrix(g, meas), offsets[i], b_c))
         lhs.append(head[:, [g.reference]] - head[:, meas])
         row_node.append(meas + i * n_s)
+        row_heads.append(
+            np.column_stack([np.full(meas.size, g.reference + i * n_s), meas + i * n_s])
+        )
         row_label += [f"head at node {g.node_ids[v]}" for v in meas]
         row_side += [sub.side.value] * len(meas)
     flow[:, ent_cols] = flow_m3h
@@ -272,6 +277,7 @@ def _system(
         blocks.append(ent.tocsr())
         lhs.append(heads[0][:, a] - heads[1][:, b])
         row_node.append(s_u)
+        row_heads.append(np.column_stack([a, b + n_s]))
         row_label += [
             f"entrance {network.entrances[e].id} (heads at {gs.node_ids[a_i]}, "
             f"{gr.node_ids[b_i]}; valve opening)"
@@ -289,6 +295,7 @@ def _system(
         np.concatenate(row_node) if row_node else np.zeros(0, dtype=np.intp),
         row_label,
         row_side,
+        np.vstack(row_heads) if row_heads else np.zeros((0, 2), dtype=np.intp),
         flow,
         var_flow,
         q_c,
@@ -351,6 +358,8 @@ def estimate_joint(
         c_col = np.asarray(sy.p @ (loss * v).T).T.ravel()
         x = sp.hstack([x, sp.csr_matrix(c_col[:, None])]).tocsr()
     rhs = (sy.lhs - known_part).ravel()
+    x, rhs, shared_per_row, n_nuisance = _shared_heads(x, rhs, sy.row_heads, k_n, sensors)
+    n_meas_rows = k_n * sy.row_heads.shape[0]
 
     def row_var(beta: FloatArray | None) -> FloatArray:
         s_cur = ks.copy()
@@ -358,9 +367,14 @@ def estimate_joint(
             s_cur += _pipe_s(graph, st, beta[:n_g], np.zeros(graph.n_pipes))
         if has_c:
             s_cur += v * (1.0 if beta is None else max(float(beta[n_g]), 0.0))
-        return _row_var(sensors, sy.lhs, sy.p, s_cur, sy.flow, sy.var_flow).ravel()
+        var = _row_var(sensors, sy.lhs, sy.p, s_cur, sy.flow, sy.var_flow).ravel()
+        # a shared head's error is a column of its own (below), not part of the row's variance
+        var = np.maximum(var - sensors.head_abs_m**2 * shared_per_row, 1e-30)
+        return np.concatenate([var, np.ones(n_nuisance)])
 
     sol, resid_w, hub, n_pass = irls(x, rhs, row_var, robust, progress)
+    rank_g = sol.rank - n_nuisance  # the nuisance columns are always determined (prior rows)
+    hub = hub[:n_meas_rows]
     nv = sol.null / np.maximum(np.max(np.abs(sol.null), axis=0, keepdims=True), 1e-300)
     nv[np.abs(nv) < _NULL_TOL] = 0.0
     sol_g = _Wls(sol.beta[:n_g], sol.cov[:n_g], sol.rank, sol.cond, nv[:n_g], sol.col_norm[:n_g])
@@ -384,6 +398,7 @@ def estimate_joint(
         res = _blame_factor(res, graph, groups, nv, n_g, constant)
     n_rows = len(sy.row_label)
     low = (hub.reshape(k_n, n_rows) < 0.999).mean(axis=0) if n_rows else np.zeros(0)
+    res = dataclasses.replace(res, rank=rank_g)
     suspects = [(sy.row_side[i], sy.row_label[i]) for i in np.flatnonzero(low >= 0.5)]
     g_ok = _group_ok(res, graph, groups)
     n_unknown = n_g + int(has_c)
@@ -391,7 +406,7 @@ def estimate_joint(
         res,
         min_conditions=max(1, math.ceil(n_unknown / n_rows)) if n_rows else 0,
         message=(
-            f"joint supply+return+entrance system ({mode}): rank {sol.rank} of {n_unknown} "
+            f"joint supply+return+entrance system ({mode}): rank {rank_g} of {n_unknown} "
             f"unknowns ({n_g} groups{', valve factor' if has_c else ''}), {n_rows} "
             f"equations per condition ({sy.usable.size} entrance); "
             f"{int(g_ok.sum())} of {n_g} groups identified"
@@ -422,6 +437,48 @@ def estimate_joint(
             factor_reason=factor[5],
         )
     return sides, out
+
+
+def _shared_heads(
+    x: sp.csr_matrix, rhs: FloatArray, row_heads: IntArray, k_n: int, sensors: SensorModel
+) -> tuple[sp.csr_matrix, FloatArray, FloatArray, int]:
+    """Give every head sensor that several rows share its error as an unknown per condition.
+
+    Every row is the difference of two measured heads, and the station's heads (and a
+    junction's, when it is the nearest sensor of several entrances) enter many rows: their
+    errors are common to those rows. Weighting the rows as independent makes the intervals
+    of what those rows determine (the return mains behind the station's return head) too
+    narrow. With an unknown ``δ_k,v`` per shared sensor and condition and a prior row
+    ``δ_k,v / σ_h = 0`` the least-squares solution is the generalised one for that error
+    covariance, and the Huber weights of the prior rows catch a biased shared sensor.
+
+    Returns the augmented design and right-hand side, the number of shared heads in each
+    measurement row (K·rows,) and the number of nuisance unknowns.
+    """
+    n_r = row_heads.shape[0]
+    sigma = float(sensors.head_abs_m)
+    uses = np.bincount(row_heads.ravel(), minlength=int(row_heads.max(initial=-1)) + 1)
+    shared = np.flatnonzero(uses > 1) if sigma > 0 else np.zeros(0, dtype=np.intp)
+    if shared.size == 0 or n_r == 0:
+        return x, rhs, np.zeros(k_n * n_r), 0
+    col_of = np.full(uses.size, -1, dtype=np.intp)
+    col_of[shared] = np.arange(shared.size)
+    cols = col_of[row_heads]  # (rows, 2)
+    on = cols >= 0
+    r_idx = np.repeat(np.arange(n_r)[:, None], 2, axis=1)[on]
+    sign = np.broadcast_to(np.array([1.0, -1.0]), (n_r, 2))[on]
+    d = sp.csr_matrix((sign, (r_idx, cols[on])), shape=(n_r, shared.size))
+    n_nuis = k_n * shared.size
+    d_all = sp.kron(sp.identity(k_n), d, format="csr")
+    prior = sp.identity(n_nuis, format="csr") / sigma
+    x_aug = sp.vstack(
+        [
+            sp.hstack([x, d_all]),
+            sp.hstack([sp.csr_matrix((n_nuis, x.shape[1])), prior]),
+        ]
+    ).tocsr()
+    per_row = np.tile(on.sum(axis=1).astype(float), k_n)
+    return x_aug, np.concatenate([rhs, np.zeros(n_nuis)]), per_row, n_nuis
 
 
 def _merge_identical(

@@ -22,6 +22,7 @@ from host.estimation.adapter import estimate_network
 from host.estimation.conditions import write_conditions
 from host.estimation.entrances import EntranceDataError
 from host.estimation.report import estimate_to_dict
+from host.estimation.weighting import SensorModel
 from host.hydraulics.network import Network
 from host.hydraulics.writer import save_network
 from tests.estimation.hydraulic_data import (
@@ -300,3 +301,48 @@ def test_cli_bad_opening_changes_nothing(
         assert f"line {k + 1}: opening 1.3" in err
     assert out.read_text() == "previous result\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cond.csv", "est.json", "net.json"]
+
+
+def test_noisy_joint_system_keeps_the_supply_side_and_its_intervals() -> None:
+    """5 mm head and 0.5 % flow noise: the joint system's extra (entrance) equations must not
+    make the supply side worse than estimating it alone, and its intervals must keep their
+    coverage. The station's heads enter every row, so their errors are unknowns of their own
+    (generalised least squares); weighted as independent rows they made it worse."""
+    seed = 3
+    net, s_pipe = _tree(seed)
+    truth = _truth(net, seed, internal_spread=0.4)
+    heads = {net.station.supply_node, net.station.return_node} | _supply_subset(net, seed)
+    cond = conditions_from_solver(truth, 8, seed, heads_at=heads, record_openings=True)
+    true_s = _true_s(net, truth, s_pipe)
+    sensors = SensorModel(head_abs_m=0.005, flow_rel=0.005)
+    stats = {}
+    for mode in ("off", "internal"):
+        errs, inside = [], []
+        for trial in range(3):
+            rng = np.random.default_rng(50 + trial)
+            noisy = dataclasses.replace(
+                cond,
+                head_m={
+                    k: v + 0.005 * rng.standard_normal(v.shape) for k, v in cond.head_m.items()
+                },
+                flow_m3h={
+                    k: v * (1 + 0.005 * rng.standard_normal(v.shape))
+                    for k, v in cond.flow_m3h.items()
+                },
+            )
+            sup = dict(estimate_network(net, noisy, sensors, entrances=mode).sides)["supply"]
+            items = [
+                (sup.s_m_per_m3h2[j], sup.s_low[j], sup.s_high[j], true_s[pid])
+                for j, pid in enumerate(sup.pipe_ids)
+                if sup.identifiable[j]
+            ] + [
+                (g.s_m_per_m3h2, g.s_low, g.s_high, sum(true_s[p] for p in g.pipe_ids))
+                for g in sup.groups
+                if g.identifiable
+            ]
+            errs += [abs(est / tru - 1) for est, _, _, tru in items]
+            inside += [lo <= tru <= hi for _, lo, hi, tru in items]
+        stats[mode] = (float(np.mean(errs)), float(np.mean(inside)), len(errs))
+    assert stats["internal"][2] >= stats["off"][2] > 60
+    assert stats["internal"][0] <= stats["off"][0], stats
+    assert stats["internal"][1] >= 0.9, stats
