@@ -304,10 +304,11 @@ def test_cli_bad_opening_changes_nothing(
 
 
 def test_noisy_joint_system_keeps_the_supply_side_and_its_intervals() -> None:
-    """5 mm head and 0.5 % flow noise: the joint system's extra (entrance) equations must not
-    make the supply side worse than estimating it alone, and its intervals must keep their
-    coverage. The station's heads enter every row, so their errors are unknowns of their own
-    (generalised least squares); weighted as independent rows they made it worse."""
+    """5 mm head and 0.5 % flow noise: the joint system's entrance equations add information,
+    so the supply side must come out at least 10 % more accurate than estimated alone, with
+    intervals that keep their coverage. The station's heads enter every row, so their errors
+    are unknowns of their own (generalised least squares); with the rows weighted as
+    independent the gain was nil (3.69 % against 3.71 % mean error; 3.03 % now)."""
     seed = 3
     net, s_pipe = _tree(seed)
     truth = _truth(net, seed, internal_spread=0.4)
@@ -344,5 +345,5 @@ def test_noisy_joint_system_keeps_the_supply_side_and_its_intervals() -> None:
             inside += [lo <= tru <= hi for _, lo, hi, tru in items]
         stats[mode] = (float(np.mean(errs)), float(np.mean(inside)), len(errs))
     assert stats["internal"][2] >= stats["off"][2] > 60
-    assert stats["internal"][0] <= stats["off"][0], stats
+    assert stats["internal"][0] <= 0.9 * stats["off"][0], stats
     assert stats["internal"][1] >= 0.9, stats
