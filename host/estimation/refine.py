@@ -3,16 +3,19 @@
 The linear method of :mod:`.full` works with ``d = sgn(Δh)·sqrt|Δh|``. With noisy heads the
 square root of a head loss near the noise level is biased, and the per-condition chord flows
 inherit that bias. Pipes outside every loop are not affected (their flows follow from the
-outflows alone). For the loop pipes we finish in head-loss space, where the measurement noise
-lives, with the chord flows as nuisance parameters:
+outflows alone). The loop pipes are finished in head-loss space, where the measurement noise
+lives, with the loop flows tied to S:
 
-    minimise  Σ_k Σ_{j in loops} h_kj · (S_j |G_kj| G_kj − Δh_kj)² / σ_kj²,
-    G_k = T q_k + C f_k,   σ² = var Δh + (2 S |G|)² var(T q),
+    minimise  Σ_k Σ_{j in loops} h_kj · (S_j |G_kj| G_kj − Δh_kj)² / σ_kj²  +  prior,
+    G_k = T q_k + C f_k(S)   (f_k closes every loop: Cᵀ(S|G_k|G_k) = 0),
+    σ² = var Δh + (2 S |G|)² var G,
 
-over log S (the loop pipes) and the chord flows f_k of every condition (h: Huber weights).
-Gauss–Newton with the exact Jacobian; S appears in one pipe's equations only, so the normal
-equations are solved through the Schur complement on the chord flows (K·n_loops unknowns),
-cost O(p·(K·L)²) for p loop pipes. Started at the linear solution it needs a few steps; on
+over log S of the loop pipes (h: Huber weights; var G: the outflow errors carried through the
+loop split). This is the maximum-likelihood calibration that a generic least-squares fit over
+a hydraulic solver performs, with the structure used: the Jacobian is diagonal plus rank
+n_loops per condition, the loop Gram matrices ``Cᵀ diag(w) C`` are sparse sums, and each loop
+balance starts from the previous one. Levenberg–Marquardt steps; a weak prior on log S around
+the design values keeps pipes without hold in the data where the data leave them. On
 noise-free data there is nothing to refine and it is skipped.
 """
 
@@ -27,15 +30,9 @@ from host.estimation.forward import ForwardError, chord_flows
 from host.estimation.graph import BoolArray, FloatArray, PipeGraph
 from host.estimation.weighting import huber_weights
 
-#: Gauss–Newton limits.
-MAX_ITER = 15
-STEP_TOL = 1e-10
-#: Largest change of log S in one step.
-MAX_LOG_STEP = 0.5
-#: Levenberg–Marquardt steps of the flow-tied fit, and fixed-point sweeps for a start.
-MAX_ITER_FORWARD = 50
-WARM_SWEEPS = 10
-#: ... its largest change of log S in one step, and its stop: a step below STEP_TOL_LM or a
+#: Levenberg–Marquardt steps at most, ...
+MAX_ITER = 50
+#: ... the largest change of log S in one step, and its stop: a step below STEP_TOL_LM or a
 #: decrease of the whitened cost (χ²) below COST_ATOL, which no interval would notice.
 MAX_LOG_STEP_LM = 2.0
 STEP_TOL_LM = 1e-8
@@ -43,9 +40,6 @@ COST_ATOL = 1e-3
 #: Standard deviation of the prior on log S around the design value: a factor of 10 (pipes
 #: age and scale, but not by orders of magnitude).
 PRIOR_LOG_SD = float(np.log(10.0))
-#: The fixed-point warm start is tried only when the linear start's χ² per residual exceeds
-#: this (noise bigger than the sensors claim: the linear solution is off).
-WARM_IF_CHI2 = float("inf")
 
 
 @dataclass(frozen=True)
@@ -62,106 +56,6 @@ class Refined:
 def refine_loops(
     graph: PipeGraph,
     s0: FloatArray,
-    flow0: FloatArray,
-    dh: FloatArray,
-    g0: FloatArray,
-    var_dh: FloatArray,
-    var_g0: FloatArray,
-    free: BoolArray,
-    robust: bool = True,
-) -> Refined | None:
-    """Refine S of the loop pipes marked ``free`` and every condition's chord flows.
-
-    ``flow0`` (K, b) are the linear fit's flows (their chord entries start the chord flows).
-    Returns None when there is nothing to refine or the start is unusable.
-    """
-    lp = np.flatnonzero(graph.in_loop)
-    free_l = free[lp]
-    if lp.size == 0 or not np.any(free_l) or not np.all(np.isfinite(s0[lp]) & (s0[lp] > 0)):
-        return None
-    c_l = graph.loop_basis[lp].toarray()  # (p, L)
-    k_n, n_l, p_n = dh.shape[0], c_l.shape[1], lp.size
-    g0_l, dh_l, vdh, vg = g0[:, lp], dh[:, lp], var_dh[:, lp], var_g0[:, lp]
-    log_s = np.log(s0[lp])
-    f = flow0[:, graph.chords].copy()  # C has the identity on the chords
-
-    def evaluate(ls: FloatArray, ff: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        s = np.exp(ls)
-        g = g0_l + ff @ c_l.T  # (K, p)
-        sig = np.sqrt(vdh + (2.0 * s * np.abs(g)) ** 2 * vg)
-        return (s * np.abs(g) * g - dh_l) / sig, g, sig
-
-    r, g, sig = evaluate(log_s, f)
-    hub = huber_weights(r) if robust else np.ones_like(r)
-    cost = float(np.sum(hub * r * r))
-    n_iter = 0
-    lam = 0.0
-    for it in range(MAX_ITER):
-        n_iter = it + 1
-        s = np.exp(log_s)
-        wsq = np.sqrt(hub)
-        a = np.where(free_l, wsq * s * np.abs(g) * g / sig, 0.0)  # ∂r/∂log S (K, p)
-        bk = wsq * 2.0 * s * np.abs(g) / sig  # ∂r/∂f_k = bk[k][:, None] * C
-        rw = wsq * r
-        d_s = np.sum(a * a, axis=0)
-        d_s_safe = np.where(d_s > 0, d_s * (1 + lam), 1.0)
-        e = np.concatenate([(a[k] * bk[k])[:, None] * c_l for k in range(k_n)], axis=1)
-        m_ff = -(e.T / d_s_safe) @ e
-        for k in range(k_n):
-            blk = slice(k * n_l, (k + 1) * n_l)
-            bc = bk[k][:, None] * c_l
-            m_ff[blk, blk] += bc.T @ bc * (1 + lam)
-        jtr_s = np.sum(a * rw, axis=0)
-        jtr_f = np.concatenate([(bk[k][:, None] * c_l).T @ rw[k] for k in range(k_n)])
-        rhs_f = jtr_f - e.T @ (jtr_s / d_s_safe)
-        df = -np.linalg.lstsq(m_ff, rhs_f, rcond=None)[0]
-        ds = np.where(d_s > 0, -(jtr_s + e @ df) / d_s_safe, 0.0)
-        scale = min(1.0, MAX_LOG_STEP / max(float(np.max(np.abs(ds))), 1e-300))
-        ls_try, f_try = log_s + scale * ds, f + scale * df.reshape(k_n, n_l)
-        r_try, g_try, sig_try = evaluate(ls_try, f_try)
-        cost_try = float(np.sum(hub * r_try * r_try))
-        if cost_try <= cost:
-            log_s, f, r, g, sig = ls_try, f_try, r_try, g_try, sig_try
-            lam = lam / 10 if lam > 1e-6 else 0.0
-            if robust:
-                hub = huber_weights(r)
-            cost = float(np.sum(hub * r * r))
-            if scale * float(np.max(np.abs(ds))) < STEP_TOL:
-                break
-        else:
-            lam = max(lam * 10, 1e-3)
-            if lam > 1e6:
-                break
-    # uncertainty of log S: diagonal of the S-block of (JᵀWJ)⁻¹ via the Schur complement
-    s = np.exp(log_s)
-    wsq = np.sqrt(hub)
-    a = np.where(free_l, wsq * s * np.abs(g) * g / sig, 0.0)
-    bk = wsq * 2.0 * s * np.abs(g) / sig
-    d_s = np.sum(a * a, axis=0)
-    d_s_safe = np.where(d_s > 0, d_s, 1.0)
-    e = np.concatenate([(a[k] * bk[k])[:, None] * c_l for k in range(k_n)], axis=1)
-    m_ff = -(e.T / d_s_safe) @ e
-    for k in range(k_n):
-        blk = slice(k * n_l, (k + 1) * n_l)
-        bc = bk[k][:, None] * c_l
-        m_ff[blk, blk] += bc.T @ bc
-    m_inv = np.linalg.pinv(m_ff, rcond=1e-12, hermitian=True)
-    var_log = 1.0 / d_s_safe + np.sum((e @ m_inv) * e, axis=1) / d_s_safe**2
-    se_log = np.full(graph.n_pipes, np.nan)
-    out_s = s0.copy()
-    refined = np.zeros(graph.n_pipes, dtype=bool)
-    refined[lp[free_l]] = True
-    out_s[lp[free_l]] = s[free_l]
-    se_log[lp[free_l]] = np.sqrt(var_log[free_l])
-    flow = flow0.copy()
-    flow[:, lp] = g
-    del p_n
-    return Refined(out_s, se_log, refined, n_iter, flow)
-
-
-def refine_loops_forward(
-    graph: PipeGraph,
-    s0: FloatArray,
     dh: FloatArray,
     g0: FloatArray,
     var_dh: FloatArray,
@@ -170,15 +64,16 @@ def refine_loops_forward(
     robust: bool = True,
     s_design: FloatArray | None = None,
 ) -> Refined | None:
-    """The same fit with the chord flows tied to S by the loop balance (outflows trusted).
+    """Refine S of the loop pipes marked ``free``, started from ``s0`` (the linear fit).
 
-    ``f_k = f_k(S)`` closes every loop exactly (:func:`.forward.chord_flows`), so only log S
-    is free: the maximum-likelihood fit a generic calibration (scipy's least_squares over a
-    hydraulic solver) performs, with the structure used. Per condition, with ``x = |G|G``,
+    ``dh`` (K, b) measured head losses, ``g0`` (K, b) tree flows of the measured outflows,
+    ``var_dh``/``var_g0`` their variances. ``f_k = f_k(S)`` closes every loop exactly
+    (:func:`.forward.chord_flows`), so only log S is free. Per condition, with ``x = |G|G``,
     ``D = 2S|G|``, ``H = Cᵀ D C`` and ``U = C H⁻¹`` (loop pipes × loops), the Jacobian of the
     head losses is ``J = (I − D U Cᵀ) diag(S x)``: diagonal plus rank n_loops, so the normal
-    equations cost O(p²·K·L) and no p × p matrix per condition is formed. Levenberg–Marquardt
-    steps (a clipped Gauss–Newton step stalls in a weak direction).
+    equations cost O(p²·K·L) with sparse products by C, and no p × p matrix per condition is
+    formed. Levenberg–Marquardt steps (a clipped Gauss–Newton step stalls in a weak
+    direction). Returns None when there is nothing to refine or no usable start.
 
     ``s_design``: the design S, a second start (the start with the smaller cost wins) and the
     centre of a weak prior, log S ~ N(log S_design, ``PRIOR_LOG_SD``²); without design values
@@ -255,32 +150,14 @@ def refine_loops_forward(
         jtr = np.sum(a * (v - back @ c_l.T), axis=0)
         return jtj[np.ix_(sel, sel)], jtr[sel]
 
-    def alternate(s_start: FloatArray) -> FloatArray:
-        """Fixed point: flows from S (loops balanced), then each S from its Δh and flow."""
-        s_a = s_start.copy()
-        for _ in range(WARM_SWEEPS):
-            gp = flows(s_a)[:, params]
-            x = np.abs(gp) * gp
-            w = 1.0 / (
-                var_dh[:, params] + (2.0 * s_a[params] * np.abs(gp)) ** 2 * var_g0[:, params]
-            )
-            new = np.sum(w * x * dh[:, params], axis=0) / np.maximum(
-                np.sum(w * x * x, axis=0), 1e-300
-            )
-            s_a[params] = np.where(new > 0, new, s_a[params])
-        return s_a
-
     best = None
     starts = [s0] + ([np.where(free, s_design, s0)] if s_design is not None else [])
-    for i_start in range(len(starts) + 1):
-        if i_start == len(starts) and (best is None or best[0] <= WARM_IF_CHI2 * best[3].size):
-            break  # the fixed point only when the best start fits badly
+    for s_c in starts:
+        if not np.all(np.isfinite(s_c[lp]) & (s_c[lp] > 0)):
+            continue
         try:
-            s_c = starts[i_start].copy() if i_start < len(starts) else alternate(best[1])
-            if not np.all(np.isfinite(s_c[lp]) & (s_c[lp] > 0)):
-                continue
             g_c = chord_flows(graph, s_c, g0)[0]
-        except (ForwardError, TypeError):
+        except ForwardError:
             continue
         r_c, sig_c = residual(s_c[lp], g_c[:, lp])
         c_c = float(np.sum(r_c * r_c)) + prior_cost(s_c)
@@ -294,7 +171,7 @@ def refine_loops_forward(
     cost = float(np.sum(hub * r * r)) + prior_cost(s)
     lam = 1e-3
     n_iter = 0
-    for it in range(MAX_ITER_FORWARD):
+    for it in range(MAX_ITER):
         n_iter = it + 1
         jtj, jtr = normal_equations(s[lp], g, r, sig, hub)
         jtj[np.diag_indices_from(jtj)] += w_prior
