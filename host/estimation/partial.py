@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.linalg import splu
 
 from host.estimation.graph import FloatArray, IntArray, PipeGraph
@@ -55,6 +56,10 @@ from host.estimation.weighting import IRLS_ITERATIONS, SensorModel, huber_weight
 
 #: Groups beyond which the dense SVD gives way to sparse normal equations.
 DENSE_LIMIT = 2500
+#: Ridge (relative to the equilibrated normal matrix's unit diagonal) of re-weighting passes.
+RIDGE = 1e-12
+#: Re-weighting stops when no Huber weight and no row variance moves by more than this.
+IRLS_WEIGHT_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -154,11 +159,26 @@ class _Wls:
     col_norm: FloatArray  # (g,) column norms of the whitened design
 
 
-def _wls(x: sp.csr_matrix | FloatArray, rhs: FloatArray) -> _Wls:
-    """Moore–Penrose solution of the whitened system with rank test and null space."""
+def _wls(x: sp.csr_matrix | FloatArray, rhs: FloatArray, analyse: bool = True) -> _Wls:
+    """Moore–Penrose solution of the whitened system with rank test and null space.
+
+    ``analyse=False`` (a re-weighting pass): only β, from the normal equations with a tiny
+    ridge (the minimum-norm solution up to round-off); no rank, interval or null space. The
+    rank and the null space do not depend on positive row weights, so the passes between the
+    first and the last need no SVD.
+    """
     g = x.shape[1]
     if g == 0:
         return _Wls(np.zeros(0), np.zeros(0), 0, 1.0, np.zeros((0, 0)), np.zeros(0))
+    if not analyse:
+        xs = sp.csr_matrix(x)
+        norms = np.sqrt(np.asarray(xs.multiply(xs).sum(axis=0)).ravel())
+        cn = np.where(norms > 0, norms, 1.0)
+        xl = xs @ sp.diags(1.0 / cn)
+        nmat = (xl.T @ xl).toarray()
+        nmat[np.diag_indices_from(nmat)] += RIDGE
+        beta = cho_solve(cho_factor(nmat), xl.T @ rhs) / cn
+        return _Wls(beta, np.zeros(g), -1, float("nan"), np.zeros((g, 0)), norms)
     if g <= DENSE_LIMIT:
         xd = x.toarray() if sp.issparse(x) else np.asarray(x)
         # equilibrate the columns (a main pipe's G² dwarfs a branch's) before the rank test
@@ -302,18 +322,28 @@ def irls(
     """
     hub = np.ones(rhs.size)
     var = row_var(None)
-    sol = _wls(sp.diags(1.0 / np.sqrt(var)) @ x, rhs / np.sqrt(var))
+    dense = x.shape[1] <= DENSE_LIMIT  # passes without SVD only pay off where it is dense
+    sol = _wls(sp.diags(1.0 / np.sqrt(var)) @ x, rhs / np.sqrt(var), analyse=not dense)
     n_pass = IRLS_ITERATIONS if robust else 2
-    for it in range(n_pass):
+    it = 0
+    for it in range(n_pass):  # noqa: B007 - the count is returned
         if progress:
             progress((it + 1) / (n_pass + 1), "path equations")
+        var_old, hub_old = var, hub
         var = row_var(sol.beta)
         resid = (x @ sol.beta - rhs) / np.sqrt(var)
         hub = huber_weights(resid) if robust else hub
         wsq = np.sqrt(hub / var)
-        sol = _wls(sp.diags(wsq) @ x, rhs * wsq)
+        last = it == n_pass - 1 or (
+            it > 0
+            and np.max(np.abs(hub - hub_old), initial=0.0) < IRLS_WEIGHT_TOL
+            and np.max(np.abs(var / var_old - 1.0), initial=0.0) < IRLS_WEIGHT_TOL
+        )
+        sol = _wls(sp.diags(wsq) @ x, rhs * wsq, analyse=last or not dense)
+        if last:
+            break
     resid_w = (x @ sol.beta - rhs) * np.sqrt(hub / var)
-    return sol, resid_w, hub, n_pass
+    return sol, resid_w, hub, it + 1
 
 
 def _pipe_s(graph: PipeGraph, st: _Setup, beta: FloatArray, base: FloatArray) -> FloatArray:
