@@ -177,7 +177,7 @@ def refine_loops(
         jtj[np.diag_indices_from(jtj)] += w_prior
         jtr = jtr + w_prior * (np.log(s[params]) - log_prior)
         dg = np.maximum(np.diag(jtj), 1e-12 * max(float(np.max(np.diag(jtj))), 1e-300))
-        accepted, gain = False, 0.0
+        accepted, gain, nu = False, 0.0, 2.0
         step = np.zeros(params.size)
         while lam <= 1e10:
             try:  # JᵀWJ + λ·diag is positive definite
@@ -196,12 +196,17 @@ def refine_loops(
             r_try, sig_try = residual(s_try[lp], g_try[:, lp])
             cost_try = float(np.sum(hub * r_try * r_try)) + prior_cost(s_try)
             if cost_try <= cost:
+                # Nielsen's damping update from the gain ratio (actual / predicted decrease)
+                predicted = -2.0 * float(step @ jtr) - float(step @ (jtj @ step))
+                rho = (cost - cost_try) / max(predicted, 1e-300)
                 gain = cost - cost_try
                 s, g, r, sig, cost = s_try, accept(g_try), r_try, sig_try, cost_try
-                lam = max(lam / 3.0, 1e-9)
+                lam = max(lam * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-12)
+                nu = 2.0
                 accepted = True
                 break
-            lam *= 4.0
+            lam *= nu
+            nu *= 2.0
         if robust:
             hub = huber_weights(r)
             cost = float(np.sum(hub * r * r)) + prior_cost(s)
