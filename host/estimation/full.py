@@ -307,7 +307,7 @@ def estimate_full(
     g_abs = np.maximum(np.abs(g0), np.mean(np.abs(g0), axis=1, keepdims=True))
     w_model = 1.0 / (var_g0 + g_abs**2 * var_d / np.maximum(d * d, var_d))
     hub = np.ones_like(w_model)
-    lin = _solve_linear(graph, d, g0, w_model, known_y)
+    lin = _solve_linear(graph, d, g0, w_model, known_y, uncertainty=False)
     # with the refinement after it (which re-weights in head-loss space) the linear stage only
     # needs to start it, name the null space and flag sensors: a few passes do
     n_pass = (IRLS_PASSES_BEFORE_REFINE if refine else IRLS_ITERATIONS) if robust else 2
