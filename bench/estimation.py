@@ -232,8 +232,8 @@ def run_partial(sizes: list[int], k_n: int, seed: int) -> None:
     print(
         "\n### Station + entrance heads on the tree variant: path method (Energies 2020 setting)\n"
     )
-    print("| pipes | groups | K | noise | scored groups | mean err | worst err | s |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("| pipes | groups | K | noise | scored groups | mean err | worst err | 95 % cover | s |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for n_pipes in sizes:
         case = make_case(2 * n_pipes, seed, k_n, tree=True)
         g = case.graph
@@ -270,7 +270,18 @@ def run_partial(sizes: list[int], k_n: int, seed: int) -> None:
             res = estimate_partial(gp, h, q, sensors)
             t = time.perf_counter() - t0
             est = {grp.name: grp.s_m_per_m3h2 for grp in res.groups}
+            band = {grp.name: (grp.s_low, grp.s_high) for grp in res.groups}
             errs = [abs(res.s_m_per_m3h2[j] / case.s_true[j] - 1) for j in singles]
+            inside = [
+                bool(res.s_low[j] <= case.s_true[j] <= res.s_high[j])
+                for j in singles
+                if res.identifiable[j]
+            ]
+            inside += [
+                bool(band[name][0] <= case.s_true[idx].sum() <= band[name][1])
+                for idx, name in groups
+                if name in band and np.isfinite(est[name])
+            ]
             errs += [
                 abs(est.get(name, np.nan) / case.s_true[idx].sum() - 1) for idx, name in groups
             ]
@@ -286,7 +297,7 @@ def run_partial(sizes: list[int], k_n: int, seed: int) -> None:
             )
             print(
                 f"| {g.n_pipes} | {res.n_unknowns} | {k_n} | {label} | {e.size} | "
-                f"{e.mean():.2e} | {e.max():.2e} | {t:.4f} |",
+                f"{e.mean():.2e} | {e.max():.2e} | {np.mean(inside):.3f} | {t:.4f} |",
                 flush=True,
             )
 
