@@ -155,8 +155,8 @@ def refine_loops(
     for s_c in starts:
         if not np.all(np.isfinite(s_c[lp]) & (s_c[lp] > 0)):
             continue
-        try:
-            g_c = chord_flows(graph, s_c, g0)[0]
+        try:  # the second start balances from the first one's flows
+            g_c = chord_flows(graph, s_c, g0, best[2] if best is not None else None)[0]
         except ForwardError:
             continue
         r_c, sig_c = residual(s_c[lp], g_c[:, lp])
