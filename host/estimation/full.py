@@ -424,7 +424,9 @@ def estimate_full(
         # every loop pipe with a head loss is fitted, also those of unidentifiable groups: their
         # S shape the flows of the others (the fit's damping holds the group's free direction)
         free = unknown & has
-        ref = refine_loops(graph, s_lin, dh, g0, var_dh, var_g0, free, robust, design)
+        ref = refine_loops(
+            graph, s_lin, dh, g0, var_dh, var_g0, free, robust, design, flow_start=lin.flow
+        )
         if ref is not None:
             n_refine = ref.n_iter
             j_r = np.flatnonzero(ref.refined & ident & np.isfinite(ref.s) & (ref.s > 0))

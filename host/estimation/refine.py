@@ -63,6 +63,7 @@ def refine_loops(
     free: BoolArray,
     robust: bool = True,
     s_design: FloatArray | None = None,
+    flow_start: FloatArray | None = None,
 ) -> Refined | None:
     """Refine S of the loop pipes marked ``free``, started from ``s0`` (the linear fit).
 
@@ -75,13 +76,14 @@ def refine_loops(
     formed. Levenberg–Marquardt steps (a clipped Gauss–Newton step stalls in a weak
     direction). Returns None when there is nothing to refine or no usable start.
 
-    ``s_design``: the design S, a second start (the start with the smaller cost wins) and the
-    centre of a weak prior, log S ~ N(log S_design, ``PRIOR_LOG_SD``²); without design values
-    the start ``s0`` is the centre. A loop pipe of small flow beside large ones has almost no
-    hold in the data: without the prior the fit can send its S to 1e9 times the truth and its
-    curvature there gives a meaningless small standard error. With it, such a pipe stays near
-    the centre with a standard error near the prior's (reported uncertain), and pipes the
-    data pin are not moved by it.
+    ``flow_start`` (K, b): flows near the solution (the linear fit's) to start the first loop
+    balance from. ``s_design``: the design S, a second start (the start with the smaller
+    cost wins) and the centre of a weak prior, log S ~ N(log S_design, ``PRIOR_LOG_SD``²);
+    without design values the start ``s0`` is the centre. A loop pipe of small flow beside
+    large ones has almost no hold in the data: without the prior the fit can send its S to
+    1e9 times the truth and its curvature there gives a meaningless small standard error.
+    With it, such a pipe stays near the centre with a standard error near the prior's
+    (reported uncertain), and pipes the data pin are not moved by it.
     """
     lp, c_l = graph.loop_dense
     c_sp = graph.loop_basis[lp].tocsr()
@@ -155,8 +157,9 @@ def refine_loops(
     for s_c in starts:
         if not np.all(np.isfinite(s_c[lp]) & (s_c[lp] > 0)):
             continue
-        try:  # the second start balances from the first one's flows
-            g_c = chord_flows(graph, s_c, g0, best[2] if best is not None else None)[0]
+        try:  # balanced from nearby flows: the linear fit's, then the first start's
+            near = best[2] if best is not None else flow_start
+            g_c = chord_flows(graph, s_c, g0, near)[0]
         except ForwardError:
             continue
         r_c, sig_c = residual(s_c[lp], g_c[:, lp])
