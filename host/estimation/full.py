@@ -405,16 +405,16 @@ def estimate_full(
         s_lin = np.where(unknown, s_interval_from_y(lin.y, y_se)[0], graph.known_s)
         # the fit starts from the linear S where the linear stage has a hold on it; where it
         # has none (noise flipped y, or y ≈ 0: S ≈ 1e26 for a loop pipe of small flow whose
-        # chord flow the noise cannot pin) from the pipe's Δh and the linear stage's flows,
-        # or the design value; such a start would otherwise stall the fit
+        # chord flow the noise cannot pin) from the design value, or without one from the
+        # pipe's Δh and the linear stage's flows; such a start would otherwise stall the fit
         trusted = np.isfinite(s_lin) & (s_lin > 0) & (s_se <= TRUST_REL_SE * s_lin)
         redo = graph.in_loop & unknown & ~trusted
         if np.any(redo):
-            x = np.abs(lin.flow[:, redo]) * lin.flow[:, redo]
-            guess = np.sum(x * dh[:, redo], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
             if s_design is not None:
                 s_lin[redo] = np.asarray(s_design, dtype=float)[redo]
             else:  # a flow near zero makes the guess absurd: keep it within the trusted range
+                x = np.abs(lin.flow[:, redo]) * lin.flow[:, redo]
+                guess = np.sum(x * dh[:, redo], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
                 ok = trusted & graph.in_loop
                 lo, hi = (np.min(s_lin[ok]), np.max(s_lin[ok])) if np.any(ok) else (1.0, 1.0)
                 s_lin[redo] = np.clip(np.where(guess > 0, guess, hi), lo, hi)
@@ -422,7 +422,7 @@ def estimate_full(
         if s_design is not None:
             design = np.where(unknown, np.asarray(s_design, dtype=float), graph.known_s)
         # every loop pipe with a head loss is fitted, also those of unidentifiable groups: their
-        # S shape the flows of the others (the fit's damping holds the group's free direction)
+        # S shape the flows of the others (the prior holds the group's free direction)
         free = unknown & has
         ref = refine_loops(
             graph, s_lin, dh, g0, var_dh, var_g0, free, robust, design, flow_start=lin.flow
