@@ -92,14 +92,17 @@ def chord_flows(
         slope = np.sum(grad * step, axis=1)
         t = np.ones(len(f))
         for _ in range(40):
-            phi_new = content(g0_l + (f + t[:, None] * step) @ c.T)
+            g_new = g0_l + (f + t[:, None] * step) @ c.T
+            phi_new = content(g_new)
             bad = (phi_new > phi + 1e-4 * t * slope) & (t >= 1e-12)
             if not np.any(bad):
                 break
             t[bad] *= 0.5
+        else:  # the last halving was not evaluated
+            g_new = g0_l + (f + t[:, None] * step) @ c.T
+            phi_new = content(g_new)
         f = f + t[:, None] * step
-        g = g0_l + f @ c.T
-        phi = content(g)
+        g, phi = g_new, phi_new
         small = np.max(np.abs(t[:, None] * step), axis=1) <= _STEP_TOL * g_scale[:, 0]
         active &= ~(small | (t < 1e-10))  # converged, or no descent left at round-off level
         if not np.any(active):

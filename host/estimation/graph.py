@@ -241,8 +241,13 @@ class PipeGraph:
         return lp, self.loop_basis[lp].toarray()
 
     @cached_property
+    def loop_sparse(self) -> sp.csr_matrix:
+        """The rows of C of the loop pipes (:attr:`loop_dense`), sparse."""
+        return self.loop_basis[self.loop_dense[0]].tocsr()
+
+    @cached_property
     def _loop_pairs(self) -> sp.csr_matrix:
-        """(loop pipes × n_loops²): row p holds C_pl·C_pm at column l·n_loops + m."""
+        """(n_loops² × loop pipes): column p holds C_pl·C_pm at row l·n_loops + m."""
         lp, c = self.loop_dense
         n_l = c.shape[1]
         rows, cols, vals = [], [], []
@@ -252,10 +257,10 @@ class PipeGraph:
             cols.append((nz[:, None] * n_l + nz[None, :]).ravel())
             vals.append(np.outer(c[p, nz], c[p, nz]).ravel())
         if not rows:
-            return sp.csr_matrix((lp.size, n_l * n_l))
+            return sp.csr_matrix((n_l * n_l, lp.size))
         return sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(lp.size, n_l * n_l),
+            (np.concatenate(vals), (np.concatenate(cols), np.concatenate(rows))),
+            shape=(n_l * n_l, lp.size),
         )
 
     def loop_gram(self, weight: FloatArray) -> FloatArray:
@@ -266,7 +271,7 @@ class PipeGraph:
         """
         w = np.atleast_2d(np.asarray(weight, dtype=float))
         n_l = self.loop_dense[1].shape[1]
-        return np.asarray(self._loop_pairs.T @ w.T).T.reshape(w.shape[0], n_l, n_l)
+        return np.asarray(self._loop_pairs @ w.T).T.reshape(w.shape[0], n_l, n_l)
 
     @cached_property
     def in_loop(self) -> BoolArray:

@@ -86,7 +86,7 @@ def refine_loops(
     (reported uncertain), and pipes the data pin are not moved by it.
     """
     lp, c_l = graph.loop_dense
-    c_sp = graph.loop_basis[lp].tocsr()
+    c_sp = graph.loop_sparse
     params = np.flatnonzero(free & graph.in_loop)
     if lp.size == 0 or params.size == 0 or not np.all(np.isfinite(s0[lp]) & (s0[lp] > 0)):
         return None
