@@ -293,6 +293,16 @@ def estimate_full(
         )
     if not (np.all(np.isfinite(dh)) and np.all(np.isfinite(q))):
         raise ValueError("head losses and outflows must be finite")
+    if s_design is not None:
+        s_design = np.asarray(s_design, dtype=float)
+        bad = ~(np.isfinite(s_design) & (s_design > 0)) if s_design.shape == (b,) else None
+        if bad is None or np.any(bad & np.isnan(graph.known_s)):
+            where = (
+                ""
+                if bad is None
+                else ": " + ", ".join(graph.pipe_ids[j] for j in np.flatnonzero(bad)[:10])
+            )
+            raise ValueError(f"s_design must be ({b},) finite and > 0 for every pipe{where}")
     q[:, graph.reference] = 0.0
     q[:, graph.reference] = -q.sum(axis=1)
     g0 = graph.tree_flows(q)

@@ -227,3 +227,16 @@ def test_loops_at_absolute_head_noise_refined_accuracy_and_coverage() -> None:
     assert refined < 0.08 and refined < 0.5 * linear, (refined, linear)
     rate = stats[True][1][0] / stats[True][1][1]
     assert stats[True][1][1] > 0.9 * 8 * 6 and 0.9 <= rate <= 1.0, stats[True][1]
+
+
+def test_bad_design_values_are_refused_by_name() -> None:
+    rng = np.random.default_rng(5)
+    graph = looped_graph(5, n_nodes=12, n_loops=2)
+    s = rng.uniform(0.1, 2.0, graph.n_pipes)
+    heads, _, q = synthetic(graph, s, 2, rng)
+    design = s.copy()
+    design[3] = -1.0
+    with pytest.raises(ValueError, match=graph.pipe_ids[3]):
+        _estimate(graph, heads, q, s_design=design)
+    with pytest.raises(ValueError, match="must be"):
+        _estimate(graph, heads, q, s_design=s[:-1])
