@@ -110,8 +110,7 @@ def _solve_linear(
     null_dy = np.zeros((b, 0))
     rank, cond = 0, 1.0
     if n_l:
-        lp = np.flatnonzero(graph.in_loop)
-        c_l = c[lp].toarray()  # (p, L): loop pipes only, the other rows of C are zero
+        lp, c_l = graph.loop_dense  # (p, L): loop pipes only, the other rows of C are zero
         p_n = len(lp)
         has_l = has[lp]
         u_l, sw_l = u[:, lp], sw[:, lp]
@@ -134,7 +133,8 @@ def _solve_linear(
             u_svd = u_svd[:, : sv.size]
             smax = sv[0] if sv.size else 0.0
             rank = int(np.sum(sv > RANK_RTOL * smax)) if smax > 0 else 0
-            coeff = (u_svd[:, :rank].T @ rhs.ravel()) / sv[:rank]
+            zf = vt[:rank].T @ ((u_svd[:, :rank].T @ rhs.ravel()) / sv[:rank])
+            cond = float(smax / sv[rank - 1]) if rank else float("inf")
         else:
             # large: normal equations from the Kronecker structure, Σ_r (coefᵀcoef)_r ⊗ c_r c_rᵀ
             pk = np.einsum("kqr,ksr->qsr", coef, coef).reshape(k_n * k_n, p_n)
@@ -156,8 +156,6 @@ def _solve_linear(
                 def apply(v: FloatArray) -> FloatArray:
                     return cho_solve(fast, v)
 
-                rank, sv, vt = k_n * n_l, np.ones(1), np.zeros((0, k_n * n_l))
-                smax = 1.0
             else:
                 lam, vec = np.linalg.eigh(n_s)
                 order = np.argsort(lam)[::-1]
@@ -175,21 +173,12 @@ def _solve_linear(
                 cf = c_l @ (z / cn).reshape(k_n, n_l).T  # (p, K)
                 resid = rhs - np.einsum("kqr,rq->kr", coef, cf)
                 z = z + apply(np.einsum("kqr,kr,rl->ql", coef, resid, c_l).ravel() / cn)
-            if fast is not None:
-                f = (z / cn).reshape(k_n, n_l)
-                y = np.where(has, np.sum(w * d * (g0 + (c @ f.T).T), axis=0) / du_safe, np.nan)
-                return _Linear(
-                    np.where(unknown, y, known_y),
-                    g0 + (c @ f.T).T,
-                    var_y,
-                    0,
-                    n_l * k_n,
-                    float("nan"),
-                    null_dy,
-                )
-            coeff = vt[:rank] @ z
-        cond = float(smax / sv[rank - 1]) if rank else float("inf")
-        f = ((vt[:rank].T @ coeff) / cn).reshape(k_n, n_l)
+            if fast is not None:  # a re-weighting pass: neither rank nor condition number
+                zf, rank, cond = z, 0, float("nan")
+            else:
+                zf = vt[:rank].T @ (vt[:rank] @ z)
+                cond = float(smax / sv[rank - 1]) if rank else float("inf")
+        f = (zf / cn).reshape(k_n, n_l)  # back to unscaled chord flows
         flow = g0 + (c @ f.T).T
         if uncertainty:
             vs = vt[:rank] / cn  # back to unscaled chord flows
@@ -294,7 +283,7 @@ def estimate_full(
     if not (np.all(np.isfinite(dh)) and np.all(np.isfinite(q))):
         raise ValueError("head losses and outflows must be finite")
     if s_design is not None:
-        s_design = np.asarray(s_design, dtype=float)
+        s_design = np.asarray(s_design, dtype=float)  # checked once, used as an array below
         bad = ~(np.isfinite(s_design) & (s_design > 0)) if s_design.shape == (b,) else None
         if bad is None or np.any(bad & np.isnan(graph.known_s)):
             where = (
@@ -421,7 +410,7 @@ def estimate_full(
         redo = graph.in_loop & unknown & ~trusted
         if np.any(redo):
             if s_design is not None:
-                s_lin[redo] = np.asarray(s_design, dtype=float)[redo]
+                s_lin[redo] = s_design[redo]
             else:  # a flow near zero makes the guess absurd: keep it within the trusted range
                 x = np.abs(lin.flow[:, redo]) * lin.flow[:, redo]
                 guess = np.sum(x * dh[:, redo], axis=0) / np.maximum(np.sum(x * x, axis=0), 1e-300)
@@ -430,7 +419,7 @@ def estimate_full(
                 s_lin[redo] = np.clip(np.where(guess > 0, guess, hi), lo, hi)
         design = None
         if s_design is not None:
-            design = np.where(unknown, np.asarray(s_design, dtype=float), graph.known_s)
+            design = np.where(unknown, s_design, graph.known_s)
         # every loop pipe with a head loss is fitted, also those of unidentifiable groups: their
         # S shape the flows of the others (the prior holds the group's free direction)
         free = unknown & has

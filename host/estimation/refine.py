@@ -103,8 +103,7 @@ def refine_loops(
     warm: list[FloatArray] = []  # flows of the last accepted S start the next balance
 
     def flows(s_full: FloatArray) -> FloatArray:
-        g_full = chord_flows(graph, s_full, g0, warm[-1] if warm else None)[0]
-        return g_full
+        return chord_flows(graph, s_full, g0, warm[-1] if warm else None)[0]
 
     def accept(g_full: FloatArray) -> FloatArray:
         warm[:] = [g_full]
