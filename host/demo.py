@@ -113,15 +113,52 @@ def _host_line(service: Any) -> str:
     )
 
 
-class Demo:
-    """The demo's parts, startable and stoppable in-process (the bench and tests do)."""
+class _ServicePeer:
+    """The real host service as the event-driven clock's host (sim.broker_run.HostPeer)."""
 
-    def __init__(self, scenario: str = "typical", days: float = 2.0, speedup: float = 400.0,
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def processed(self) -> int:
+        return int(self.service.ingest.metrics.processed)
+
+    def published(self) -> Any:
+        return self.service.last_published
+
+    def tick(self, now_s: float, timeout_s: float) -> None:
+        from sim.broker_run import wait_for
+
+        n = self.processed()
+        woken = [0.0]
+
+        def done() -> bool:
+            at_s, processed = self.service.last_tick
+            if at_s >= now_s and processed >= n:
+                return True
+            if time.monotonic() - woken[0] > 0.5:  # once, and again if a tick was lost
+                woken[0] = time.monotonic()
+                self.service.wake()
+            return False
+
+        wait_for("the host service's tick", done, timeout_s)
+
+
+class Demo:
+    """The demo's parts, startable and stoppable in-process (the bench and tests do).
+
+    ``speedup`` paces the simulated clock for people watching (at most that many simulated
+    seconds per wall second); ``None`` runs as fast as the events allow. Either way each step
+    waits for the host to catch up (sim.broker_run.BrokerPlant.settle), so what happens does
+    not depend on how fast the machine is.
+    """
+
+    def __init__(self, scenario: str = "typical", days: float = 2.0,
+                 speedup: float | None = 400.0,
                  mqtt_port: int = 1883, api_port: int | None = 8000,
                  workdir: Path = Path(".evenheat-demo"), strategy: bool = True):
         from sim.scenario import ScenarioError, load_scenario
 
-        if speedup <= 0 or days <= 0:
+        if (speedup is not None and speedup <= 0) or days <= 0:
             raise ScenarioError("--days and --speedup must be positive")
         self.scn = load_scenario(scenario, days=days)
         self.speedup = speedup
@@ -133,6 +170,7 @@ class Demo:
         self.broker = Mosquitto("127.0.0.1", mqtt_port, workdir / "broker")
         self.run: Any = None
         self.service: Any = None
+        self.peer: Any = None
         self.station = ""
 
     def start(self) -> None:
@@ -181,11 +219,14 @@ class Demo:
                           admin_password_file=str(self.password_file)),
         )  # fmt: skip
         self.service = Service(cfg, clock=self.run.clock)
+        self.peer = _ServicePeer(self.service)
         self.station = _register_estate(self.service, self.scn)
         self.service.balancer.set_settings(
             self.station, {"household_type_offsets": dict(TYPE_OFFSET_C)}, who="demo"
         )
         self.service.start()  # with its API when api_port is set
+        if not self.service.link.connected.wait(30.0):  # boards publish from the first step
+            raise BrokerStartError(f"the host could not subscribe on port {self.mqtt_port}")
 
     def simulate(self, stop: threading.Event, on_hour: Any = None) -> list[dict[str, Any]]:
         """Run the scenario's days (or until `stop`); log and return one line per hour,
@@ -199,6 +240,7 @@ class Demo:
             if stop.is_set():
                 break
             self.run.step()
+            self.run.settle(self.peer)
             if k == 0 or (k + 1) % steps_per_hour == 0:
                 t = truth_line(self.run)
                 t["hour"] = self.run.now_s / 3600.0

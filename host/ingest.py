@@ -44,6 +44,7 @@ class Metrics:
     """Counters since the service started (the `refusals` table keeps the totals)."""
 
     received: Counter[str] = field(default_factory=Counter)  # by kind
+    processed: int = 0  # deliveries committed (a plain int, readable from any thread)
     stored_messages: Counter[str] = field(default_factory=Counter)  # by kind
     stored_records: int = 0
     refused: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -114,6 +115,7 @@ class Ingest:
         done_s = self.clock()
         m = self.metrics
         m.received.update(received)
+        m.processed += len(deliveries)
         m.stored_messages.update(stored)
         m.stored_records += records
         for key, (n, detail) in refused.items():

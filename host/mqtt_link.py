@@ -55,8 +55,10 @@ class MqttLink:
         cfg: BrokerConfig,
         subscriptions: Sequence[str],
         deliver: Callable[[Delivery], None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
+        self.clock = clock  # stamps arrivals: the service's clock, simulated in the demo
         self.subscriptions = list(subscriptions)
         self.deliver = deliver
         self.generation = 0
@@ -126,7 +128,7 @@ class MqttLink:
                     message.topic,
                     bytes(message.payload),
                     bool(message.retain),
-                    time.time(),
+                    self.clock(),
                 )
             )
 

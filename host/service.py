@@ -51,9 +51,10 @@ class Service:
         self.boards = Boards(
             self.storage, cfg.service.offline_timeout_s, self.alarms.board_transition
         )
-        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        # None in the queue is a wake-up (`wake()`), not a delivery.
+        self.queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         subscriptions = [t for site in cfg.service.sites for t in p.host_subscriptions(site)]
-        self.link = MqttLink(cfg.broker, subscriptions, self.queue.put)
+        self.link = MqttLink(cfg.broker, subscriptions, self.queue.put, clock)
         self.desired = Desired(self.storage, self._publish, clock)
         self.ingest = Ingest(
             self.storage,
@@ -72,13 +73,22 @@ class Service:
             cfg.strategy,
             clock,
         )
+        self.last_published: dict[str, bytes] = {}  # topic -> last payload sent to the boards
+        # (clock, deliveries processed) when the last tick ended: with `wake()`, what lets a
+        # simulator step its clock by events (sim/broker_run.py)
+        self.last_tick: tuple[float, int] = (float("-inf"), 0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._http: ThreadingHTTPServer | None = None
         self.api: Any = None  # host.api.ApiServer when [api] port is set
 
     def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        self.last_published[topic] = payload
         self.link.publish(topic, payload, retain)
+
+    def wake(self) -> None:
+        """Have the ingest thread run its tick (timeouts, balancer) now, after what is queued."""
+        self.queue.put(None)
 
     # ------------------------------------------------------------ lifecycle ----
     def start(self) -> None:
@@ -146,16 +156,23 @@ class Service:
         next_tick = next_log = 0.0
         while not self._stop.is_set():
             batch: list[Delivery] = []
+            woken = False
             try:
-                batch.append(self.queue.get(timeout=min(tick_s, 0.2)))
-                while len(batch) < batch_max:
-                    batch.append(self.queue.get_nowait())
+                item = self.queue.get(timeout=min(tick_s, 0.2))
+                while True:
+                    if item is None:
+                        woken = True
+                    else:
+                        batch.append(item)
+                    if len(batch) >= batch_max:
+                        break
+                    item = self.queue.get_nowait()
             except queue.Empty:
                 pass
             if batch:
                 self._process(batch)
             now = self.clock()
-            if now >= next_tick:
+            if woken or now >= next_tick:
                 self._tick(batch)
                 next_tick = now + tick_s
             if self.cfg.service.log_summary_s and now >= next_log:
@@ -194,10 +211,12 @@ class Service:
             self.boards.reload()
             self.alarms.reload()
             return
+        now = self.clock()
         try:
-            self.balancer.tick(self.clock())
+            self.balancer.tick(now)
         except _DB_ERRORS as exc:
             log.error("database error in the balancer: %s", exc)
+        self.last_tick = (now, self.ingest.metrics.processed)
 
     # ------------------------------------------------------------ metrics ----
     def summary(self) -> str:

@@ -11,6 +11,10 @@ same blocking/non-blocking behaviour, but talks to a real Mosquitto through paho
   message to the callback as `(topic bytes, payload bytes)`;
 - a lost connection shows as `OSError` from the next call, as on a board.
 
+Each client also counts what it put on the broker (`published`) and keeps the last payload it
+received on each topic (`received`): the evidence the simulator's event-driven clock waits for
+(sim/broker_run.py, `BrokerPlant.settle`). A real board has neither; the link never reads them.
+
 `NETWORK` is the board's own network (Wi-Fi/Ethernet): `NETWORK.up = False` makes every
 connection attempt fail and cuts a live session without a DISCONNECT packet, so the broker
 publishes the last will, just as when a board loses its network while the broker stays up.
@@ -55,6 +59,8 @@ class MQTTClient(SocketMQTTClient):
         self._connack: int | None = None
         self._session_present = 0
         self._subacks: dict[int, list] = {}
+        self.published = 0  # messages the broker took (QoS 1: PUBACK seen)
+        self.received: dict[str, bytes] = {}  # topic -> last payload off the socket
 
     def connect(self, clean_session=True, timeout=None):
         if not NETWORK.up:
@@ -71,7 +77,7 @@ class MQTTClient(SocketMQTTClient):
         if self.ssl:
             c.tls_set_context(self.ssl if not isinstance(self.ssl, bool) else None)
         c.on_connect = self._on_connect
-        c.on_message = lambda _c, _u, m: self._inbox.put((m.topic.encode(), bytes(m.payload)))
+        c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         self._c = c
         c.connect(self.server, self.port, keepalive=self.keepalive or 60)  # OSError if refused
@@ -93,6 +99,11 @@ class MQTTClient(SocketMQTTClient):
     def _on_connect(self, _c, _u, flags, reason_code, _props):
         self._connack = reason_code.value if hasattr(reason_code, "value") else int(reason_code)
         self._session_present = int(bool(getattr(flags, "session_present", 0)))
+
+    def _on_message(self, _c, _u, m):
+        payload = bytes(m.payload)
+        self.received[m.topic] = payload
+        self._inbox.put((m.topic.encode(), payload))
 
     def _on_subscribe(self, _c, _u, mid, reason_codes, _props):
         self._subacks[mid] = [rc.value if hasattr(rc, "value") else int(rc)
@@ -140,6 +151,7 @@ class MQTTClient(SocketMQTTClient):
             self._wait(info.is_published, "PUBACK")
         else:
             self._pump(0)
+        self.published += 1
 
     def subscribe(self, topic, qos=0):
         if self._c is None:
@@ -153,6 +165,13 @@ class MQTTClient(SocketMQTTClient):
         self._wait(lambda: mid in self._subacks, "SUBACK")
         if self._subacks.pop(mid)[0] >= 0x80:
             raise MQTTException(0x80)
+
+    def receive(self):
+        """Read what has arrived on the socket, delivering nothing (the board's network stack
+        taking packets in while its program is busy); a dead connection is left for the
+        program's next call to find."""
+        if self._c is not None and NETWORK.up:
+            self._c.loop(timeout=0)
 
     def check_msg(self):
         self._pump(0)
