@@ -1,6 +1,6 @@
 """Benchmark: the closed loop over a real broker, against the unbalanced estate.
 
-Main run: `evenheat run`'s parts in process (host/demo.Demo): Mosquitto, the typical
+Main run: `evenheat run`'s parts in process (sim/demo.Demo): Mosquitto, the typical
 station's 60 virtual boards (real board program and link, simulated hardware and plant), the
 host service storing everything in SQLite and balancing every 30 simulated minutes, on an
 accelerated clock. Peer, in the same run: the same scenario and seed unbalanced (every valve as
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host.broker import free_port  # noqa: E402
-from host.demo import Demo, truth  # noqa: E402
+from sim.demo import Demo, truth  # noqa: E402
+from sim.mosquitto import free_port  # noqa: E402
 from sim.runner import run  # noqa: E402
 
 
@@ -51,24 +51,34 @@ def main() -> int:
         truth(s.t_return_entrance_c[k], s.entrance_flow_m3h[k], s.t_room_c[k])
         for k in range(len(s.time_s))
     ]
-    print(f"{args.scenario}: {len(demo.scn.estate.network.entrances)} entrances, "
-          f"{len(demo.scn.estate.network.households)} flats, {args.days:g} days, "
-          f"speedup {args.speedup:g}")
-    print("| hour | spread unbalanced (K) | spread balanced (K) | below 18 degC unbalanced |"
-          " below 18 degC balanced |")
+    print(
+        f"{args.scenario}: {len(demo.scn.estate.network.entrances)} entrances, "
+        f"{len(demo.scn.estate.network.households)} flats, {args.days:g} days, "
+        f"speedup {args.speedup:g}"
+    )
+    print(
+        "| hour | spread unbalanced (K) | spread balanced (K) | below 18 degC unbalanced |"
+        " below 18 degC balanced |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for k, h in enumerate(hours):
         b = base[min(int(round(h["hour"])), len(base) - 1)]
         if k % 3 == 0 or k == len(hours) - 1:
-            print(f"| {h['hour']:.0f} | {b['spread_k']:.2f} | {h['spread_k']:.2f} |"
-                  f" {100 * b['cold_share']:.1f} % | {100 * h['cold_share']:.1f} % |")
+            print(
+                f"| {h['hour']:.0f} | {b['spread_k']:.2f} | {h['spread_k']:.2f} |"
+                f" {100 * b['cold_share']:.1f} % | {100 * h['cold_share']:.1f} % |"
+            )
     end, b_end = hours[-1], base[-1]
-    print(f"end: spread {end['spread_k']:.2f} K vs {b_end['spread_k']:.2f} K unbalanced"
-          f" (ratio {end['spread_k'] / max(b_end['spread_k'], 1e-9):.2f}); flats below 18 degC"
-          f" {100 * end['cold_share']:.1f} % vs {100 * b_end['cold_share']:.1f} %;"
-          f" coldest {end['room_min_c']:.1f} vs {b_end['room_min_c']:.1f} degC")
-    print(f"host: {runs[0]} balancing runs, {counts[0]} target messages, {counts[1]} applied;"
-          f" loop wall {end['wall_s']:.0f} s, peer wall {peer.wall_s:.0f} s")
+    print(
+        f"end: spread {end['spread_k']:.2f} K vs {b_end['spread_k']:.2f} K unbalanced"
+        f" (ratio {end['spread_k'] / max(b_end['spread_k'], 1e-9):.2f}); flats below 18 degC"
+        f" {100 * end['cold_share']:.1f} % vs {100 * b_end['cold_share']:.1f} %;"
+        f" coldest {end['room_min_c']:.1f} vs {b_end['room_min_c']:.1f} degC"
+    )
+    print(
+        f"host: {runs[0]} balancing runs, {counts[0]} target messages, {counts[1]} applied;"
+        f" loop wall {end['wall_s']:.0f} s, peer wall {peer.wall_s:.0f} s"
+    )
     return 0
 
 

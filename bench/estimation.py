@@ -1,7 +1,7 @@
 """Benchmark: pipe friction estimation against generic nonlinear least-squares calibration.
 
-For every size, one generated network (host.hydraulics.generate, seeded) gets true lumped S =
-nominal Darcy S × U(0.7, 1.3) per pipe. K conditions: the entrance flows come from the
+For every size, one generated network (host.models.hydraulics.generate, seeded) gets true
+lumped S = nominal Darcy S × U(0.7, 1.3) per pipe. K conditions: the entrance flows come from the
 hydraulics package's closed-loop solver with every entrance valve at a new random opening
 (the flow *distribution* changes, not only the total); the supply side's pipe flows and heads
 are then re-solved with the estimator's forward model to ~1e-13, so "0 % noise" really is
@@ -12,16 +12,16 @@ Noise cases, applied to the same data for both methods:
 - ``abs x mm``: N(0, x) added to every head, flows × (1 + N(0, 0.5 %)).
 
 Methods:
-- ours, full measurement: host.estimation.full (the seed paper's linear method, weighted,
+- ours, full measurement: host.models.estimation.full (the seed paper's linear method, weighted,
   robust, then the loop pipes' maximum-likelihood refinement), given the design S as the
   network file gives them (the peer starts from the same values);
 - peer: scipy.optimize.least_squares ("trf"; ``tr_solver="lsmr"`` above 500 pipes, where an
   SVD per step would dominate) on log S, residuals = whitened head losses of
-  every pipe, forward model = host.estimation.forward (flows and heads for given S and
+  every pipe, forward model = host.models.estimation.forward (flows and heads for given S and
   outflows), started from the nominal (design) S. The peer gets an exact analytic Jacobian
   (implicit-function sensitivities), which makes it faster than the usual finite differences;
 - ours, station + entrances only, on the tree variant (loop pipes removed): the path method
-  (host.estimation.partial), the setting of the Energies 2020 paper.
+  (host.models.estimation.partial), the setting of the Energies 2020 paper.
 
 Errors are |S_est/S_true − 1| over the pipes that are individually identifiable without noise
 and whose largest head loss exceeds 10 σ of the head-loss error (the same set for both).
@@ -44,16 +44,16 @@ from scipy.optimize import least_squares
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host.estimation.adapter import condition_arrays, nominal_s, split_network  # noqa: E402
-from host.estimation.conditions import Conditions  # noqa: E402
-from host.estimation.forward import head_sensitivity, solve_flows  # noqa: E402
-from host.estimation.full import dh_from_heads, estimate_full  # noqa: E402
-from host.estimation.graph import PipeGraph  # noqa: E402
-from host.estimation.partial import estimate_partial  # noqa: E402
-from host.estimation.weighting import SensorModel  # noqa: E402
-from host.hydraulics.generate import generate_network  # noqa: E402
-from host.hydraulics.network import Network  # noqa: E402
-from host.hydraulics.results import solve_network  # noqa: E402
+from host.models.estimation.adapter import condition_arrays, nominal_s, split_network  # noqa: E402
+from host.models.estimation.conditions import Conditions  # noqa: E402
+from host.models.estimation.forward import head_sensitivity, solve_flows  # noqa: E402
+from host.models.estimation.full import dh_from_heads, estimate_full  # noqa: E402
+from host.models.estimation.graph import PipeGraph  # noqa: E402
+from host.models.estimation.partial import estimate_partial  # noqa: E402
+from host.models.estimation.weighting import SensorModel  # noqa: E402
+from host.models.hydraulics.generate import generate_network  # noqa: E402
+from host.models.hydraulics.network import Network  # noqa: E402
+from host.models.hydraulics.results import solve_network  # noqa: E402
 
 NOISES = (
     ("0 %", 0.0, 0.0),

@@ -106,9 +106,13 @@ def run_on_micropython(cycles):
 
     # the scalar peer, from the same starting state, on the same inputs
     bal = app.balancer
-    state = ([float(x) for x in bal.integral], [float(x) for x in bal.output],
-             [float(x) for x in bal.target], [float(x) for x in bal.ff],
-             [float(x) for x in bal.failsafe])
+    state = (
+        [float(x) for x in bal.integral],
+        [float(x) for x in bal.output],
+        [float(x) for x in bal.target],
+        [float(x) for x in bal.ff],
+        [float(x) for x in bal.failsafe],
+    )
     dt_s = float(app.config["control_period_s"])
     check = 200
     for k in range(check):  # same openings?
@@ -124,20 +128,24 @@ def run_on_micropython(cycles):
         _set_inputs(app, k)
         _scalar_cycle(app, state, dt_s)
     sca_us = time.ticks_diff(time.ticks_us(), t0) / cycles
-    print(json.dumps({
-        "valves": app.n,
-        "cycles": cycles,
-        "heap_in_use_after_cycle_b": after_one_b,
-        "heap_modules_b": base_b,
-        "heap_board_and_simhw_b": hw_b - base_b,
-        "heap_program_b": after_one_b - hw_b,
-        "heap_growth_b": after_n_b - after_one_b,
-        "heap_growth_second_b": after_2n_b - after_n_b,
-        "garbage_per_cycle_b": garbage_b,
-        "vector_cycle_us": vec_us,
-        "scalar_cycle_us": sca_us,
-        "max_opening_difference_pct": worst,
-    }))
+    print(
+        json.dumps(
+            {
+                "valves": app.n,
+                "cycles": cycles,
+                "heap_in_use_after_cycle_b": after_one_b,
+                "heap_modules_b": base_b,
+                "heap_board_and_simhw_b": hw_b - base_b,
+                "heap_program_b": after_one_b - hw_b,
+                "heap_growth_b": after_n_b - after_one_b,
+                "heap_growth_second_b": after_2n_b - after_n_b,
+                "garbage_per_cycle_b": garbage_b,
+                "vector_cycle_us": vec_us,
+                "scalar_cycle_us": sca_us,
+                "max_opening_difference_pct": worst,
+            }
+        )
+    )
 
 
 def main(argv):
@@ -160,25 +168,47 @@ def main(argv):
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     wall_s = time.perf_counter() - t0
     kib = 1024.0
-    print("Firmware control cycle on MicroPython (unix port, ulab stand-in), "
-          "{} valves, {} cycles".format(r["valves"], r["cycles"]))
-    print("  heap in use after a control cycle  {:8.1f} KiB (whole interpreter heap)".format(
-        r["heap_in_use_after_cycle_b"] / kib))
-    print("  of which interpreter + module code {:8.1f} KiB (frozen in flash on a board)".format(
-        r["heap_modules_b"] / kib))
-    print("  of which board dict + sim hardware {:8.1f} KiB".format(
-        r["heap_board_and_simhw_b"] / kib))
-    print("  of which the board program (App)   {:8.1f} KiB (goal <= {:.0f} KiB: {})".format(
-        r["heap_program_b"] / kib, GOAL_HEAP_B / kib,
-        "met" if r["heap_program_b"] <= GOAL_HEAP_B else "NOT met"))
-    print("  heap change over {} cycles, then {} more  {:+d} B, {:+d} B".format(
-        r["cycles"], r["cycles"], r["heap_growth_b"], r["heap_growth_second_b"]))
-    print("  garbage left per cycle             {:8.1f} KiB".format(
-        r["garbage_per_cycle_b"] / kib))
+    print(
+        "Firmware control cycle on MicroPython (unix port, ulab stand-in), "
+        "{} valves, {} cycles".format(r["valves"], r["cycles"])
+    )
+    print(
+        "  heap in use after a control cycle  {:8.1f} KiB (whole interpreter heap)".format(
+            r["heap_in_use_after_cycle_b"] / kib
+        )
+    )
+    print(
+        "  of which interpreter + module code {:8.1f} KiB (frozen in flash on a board)".format(
+            r["heap_modules_b"] / kib
+        )
+    )
+    print(
+        "  of which board dict + sim hardware {:8.1f} KiB".format(
+            r["heap_board_and_simhw_b"] / kib
+        )
+    )
+    print(
+        "  of which the board program (App)   {:8.1f} KiB (goal <= {:.0f} KiB: {})".format(
+            r["heap_program_b"] / kib,
+            GOAL_HEAP_B / kib,
+            "met" if r["heap_program_b"] <= GOAL_HEAP_B else "NOT met",
+        )
+    )
+    print(
+        "  heap change over {} cycles, then {} more  {:+d} B, {:+d} B".format(
+            r["cycles"], r["cycles"], r["heap_growth_b"], r["heap_growth_second_b"]
+        )
+    )
+    print(
+        "  garbage left per cycle             {:8.1f} KiB".format(r["garbage_per_cycle_b"] / kib)
+    )
     print("  time per cycle, vectorised (stand-in) {:8.0f} us".format(r["vector_cycle_us"]))
     print("  time per cycle, scalar peer           {:8.0f} us".format(r["scalar_cycle_us"]))
-    print("  ratio vectorised / scalar             {:8.2f}".format(
-        r["vector_cycle_us"] / r["scalar_cycle_us"]))
+    print(
+        "  ratio vectorised / scalar             {:8.2f}".format(
+            r["vector_cycle_us"] / r["scalar_cycle_us"]
+        )
+    )
     print("  same openings: max difference {:.2e} %".format(r["max_opening_difference_pct"]))
     print(f"  wall time {wall_s:.1f} s")
     return 0

@@ -1,6 +1,6 @@
 """Benchmark: our steady-state solver against EPANET (WNTR) and pandapipes, in one run.
 
-Every size gets one generated network (host.hydraulics.generate, seeded). All three solvers
+Every size gets one generated network (host.models.hydraulics.generate, seeded). All three solvers
 solve the same open variant of it (reservoirs at the station supply and return nodes, the
 entrances as demands, Darcy–Weisbach pipes), because that is the network all three can
 express. Times are the best of ``--repeat`` runs:
@@ -36,11 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host.hydraulics.generate import generate_network  # noqa: E402
-from host.hydraulics.network import Network  # noqa: E402
-from host.hydraulics.peers.open import EPANET_GRAVITY_M_S2, open_variant  # noqa: E402
-from host.hydraulics.results import solve_network  # noqa: E402
-from host.hydraulics.solver import prepare, solve_system  # noqa: E402
+from host.models.hydraulics.generate import generate_network  # noqa: E402
+from host.models.hydraulics.network import Network  # noqa: E402
+from host.models.hydraulics.results import solve_network  # noqa: E402
+from host.models.hydraulics.solver import prepare, solve_system  # noqa: E402
+from tests.peers.open import EPANET_GRAVITY_M_S2, open_variant  # noqa: E402
 
 T = TypeVar("T")
 FLOW_FLOOR_M3_S = 1e-6
@@ -119,7 +119,7 @@ def bench_size(n_nodes: int, seed: int, repeat: int) -> Row:
 
 def _bench_epanet(row: Row, on, ours_q: np.ndarray, repeat: int) -> None:  # noqa: ANN001
     try:
-        from host.hydraulics.peers.epanet import epanet_solve_seconds, run_wntr, to_wntr
+        from tests.peers.epanet import epanet_solve_seconds, run_wntr, to_wntr
 
         wn = to_wntr(on)
         with tempfile.TemporaryDirectory() as d:
@@ -135,7 +135,7 @@ def _bench_epanet(row: Row, on, ours_q: np.ndarray, repeat: int) -> None:  # noq
 
 def _bench_pandapipes(row: Row, on, ours_q: np.ndarray, repeat: int) -> None:  # noqa: ANN001
     try:
-        from host.hydraulics.peers.pandapipes_net import run_pandapipes, to_pandapipes
+        from tests.peers.pandapipes_net import run_pandapipes, to_pandapipes
 
         nets = [to_pandapipes(on) for _ in range(repeat)]
         runs = [run_pandapipes(n, on) for n in nets]

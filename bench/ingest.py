@@ -2,7 +2,7 @@
 
 Each message is one entrance's telemetry: the entrance valve plus 12 household valves (13
 records) with the entrance meters and board health, as a board sends it. Publisher processes
-(paho, QoS 1) stand in for the boards; the host is the real `host.service.Service` with its
+(paho, QoS 1) stand in for the boards; the host is the real `host.service.runtime.Service` with its
 persistent session and commit-before-ack. Measured per backend:
 
 - max: every board publishes as fast as it can; messages and records per second stored
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 
-from host.config import AlarmConfig, BrokerConfig, Config, DatabaseConfig, ServiceConfig  # noqa: E402
-from host.service import Service  # noqa: E402
+from host.service.config import AlarmConfig, BrokerConfig, Config, DatabaseConfig, ServiceConfig  # noqa: E402
+from host.service.runtime import Service  # noqa: E402
 from shared import protocol as p  # noqa: E402
 from tests.brokers import start_mosquitto  # noqa: E402
 

@@ -39,8 +39,9 @@ from sim.runner import run  # noqa: E402
 from sim.scenario import CONTROLS, load_scenario  # noqa: E402
 
 
-def replay_s(flows: NetworkFlows, ent: np.ndarray, hh: np.ndarray, speed: np.ndarray,
-             out: list[np.ndarray]) -> float:
+def replay_s(
+    flows: NetworkFlows, ent: np.ndarray, hh: np.ndarray, speed: np.ndarray, out: list[np.ndarray]
+) -> float:
     """Seconds to solve every recorded state in order; household flows appended to out."""
     t0 = time.perf_counter()
     for k in range(len(ent)):
@@ -55,19 +56,25 @@ def print_convergence(none_res, res, days: float) -> None:
         hours.append(days * 24.0)
     a, b = convergence(none_res.series, tuple(hours)), convergence(res.series, tuple(hours))
     print("convergence (true values; spread = max |return - flow-weighted mean| / max - min):")
-    print(f"  {'hour':>6} | {'unbalanced: spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6} | "
-          f"{res.control + ': spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6}")
+    print(
+        f"  {'hour':>6} | {'unbalanced: spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6} | "
+        f"{res.control + ': spread K':>20} {'<18 °C':>7} {'min':>6} {'mean':>6}"
+    )
     for x, y in zip(a, b, strict=True):
-        print(f"  {y['hour']:6.1f} | {x['deviation_c']:9.2f} / {x['spread_c']:5.2f}    "
-              f"{x['share_below_18']:7.1%} {x['room_min_c']:6.2f} {x['room_mean_c']:6.2f} | "
-              f"{y['deviation_c']:9.2f} / {y['spread_c']:5.2f}    {y['share_below_18']:7.1%} "
-              f"{y['room_min_c']:6.2f} {y['room_mean_c']:6.2f}")
+        print(
+            f"  {y['hour']:6.1f} | {x['deviation_c']:9.2f} / {x['spread_c']:5.2f}    "
+            f"{x['share_below_18']:7.1%} {x['room_min_c']:6.2f} {x['room_mean_c']:6.2f} | "
+            f"{y['deviation_c']:9.2f} / {y['spread_c']:5.2f}    {y['share_below_18']:7.1%} "
+            f"{y['room_min_c']:6.2f} {y['room_mean_c']:6.2f}"
+        )
     sa, sb = none_res.summary(), res.summary()
-    for key, label in (("heat_station_mwh", "heat sent by the station, MWh"),
-                       ("pump_electricity_kwh", "pump electricity, kWh"),
-                       ("heat_windows_mwh", "heat lost through open windows, MWh"),
-                       ("degree_hours_under_18_kh", "degree-hours under 18 °C, K·h"),
-                       ("degree_hours_over_22_kh", "degree-hours over 22 °C, K·h")):
+    for key, label in (
+        ("heat_station_mwh", "heat sent by the station, MWh"),
+        ("pump_electricity_kwh", "pump electricity, kWh"),
+        ("heat_windows_mwh", "heat lost through open windows, MWh"),
+        ("degree_hours_under_18_kh", "degree-hours under 18 °C, K·h"),
+        ("degree_hours_over_22_kh", "degree-hours over 22 °C, K·h"),
+    ):
         change = (sb[key] / sa[key] - 1.0) if sa[key] else float("nan")
         print(f"  {label:<38} {sa[key]:10.2f} -> {sb[key]:10.2f} ({change:+.1%})")
 
@@ -80,19 +87,29 @@ def main() -> int:
     args = parser.parse_args()
     scn = replace(load_scenario(args.scenario, days=args.days), control=args.control)
     net = scn.estate.network
-    print(f"scenario {scn.name}: {len({e.building for e in net.entrances})} buildings, "
-          f"{len(net.entrances)} entrances, {len(net.households)} households; "
-          f"{args.days:g} days at {scn.dt_s:g} s steps, control {args.control}")
+    print(
+        f"scenario {scn.name}: {len({e.building for e in net.entrances})} buildings, "
+        f"{len(net.entrances)} entrances, {len(net.households)} households; "
+        f"{args.days:g} days at {scn.dt_s:g} s steps, control {args.control}"
+    )
     res = run(scn, warmup_s=0.0)
     s = res.summary()
     sim_s = args.days * 86400.0
-    print(f"in-process run: wall {res.wall_s:.1f} s, {s['steps_per_s']:.0f} plant steps/s, "
-          f"{sim_s / res.wall_s:.0f}x faster than real time; hydraulic solves "
-          f"{res.hydraulic_solves} of {res.steps} steps, {res.hydraulic_iterations} Newton "
-          f"iterations")
-    for key in ("entrance_return_spread_c", "share_below_18", "share_above_22",
-                "heat_station_mwh", "pump_electricity_kwh", "flats_residual_rel",
-                "network_residual_rel"):
+    print(
+        f"in-process run: wall {res.wall_s:.1f} s, {s['steps_per_s']:.0f} plant steps/s, "
+        f"{sim_s / res.wall_s:.0f}x faster than real time; hydraulic solves "
+        f"{res.hydraulic_solves} of {res.steps} steps, {res.hydraulic_iterations} Newton "
+        f"iterations"
+    )
+    for key in (
+        "entrance_return_spread_c",
+        "share_below_18",
+        "share_above_22",
+        "heat_station_mwh",
+        "pump_electricity_kwh",
+        "flats_residual_rel",
+        "network_residual_rel",
+    ):
         print(f"  {key:<28} {s[key]:.4g}")
     none_res = run(replace(scn, control="none"), warmup_s=0.0)
     print_convergence(none_res, res, args.days)
@@ -108,10 +125,12 @@ def main() -> int:
     t_cold = replay_s(cold, ent, hh, speed, cold_out)
     n = len(ent)
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(warm_out, cold_out, strict=True))
-    print(f"hydraulics replay of {n} recorded states: warm {t_warm / n * 1e3:.2f} ms/solve "
-          f"({warm.iterations / max(warm.solves, 1):.1f} it), cold {t_cold / n * 1e3:.2f} "
-          f"ms/solve ({cold.iterations / max(cold.solves, 1):.1f} it), ratio cold/warm "
-          f"{t_cold / t_warm:.1f}; max household flow difference {diff:.1e} m3/h")
+    print(
+        f"hydraulics replay of {n} recorded states: warm {t_warm / n * 1e3:.2f} ms/solve "
+        f"({warm.iterations / max(warm.solves, 1):.1f} it), cold {t_cold / n * 1e3:.2f} "
+        f"ms/solve ({cold.iterations / max(cold.solves, 1):.1f} it), ratio cold/warm "
+        f"{t_cold / t_warm:.1f}; max household flow difference {diff:.1e} m3/h"
+    )
     return 0
 
 

@@ -83,12 +83,18 @@ class App:
         for v in board["valves"]:
             learned = calib.get(v["id"], {})
             p = positioner.Positioner(
-                v["id"], hw.actuators[v["id"]], hw.angles[v["id"]], clock, v["stroke_s"],
+                v["id"],
+                hw.actuators[v["id"]],
+                hw.angles[v["id"]],
+                clock,
+                v["stroke_s"],
                 learned.get("angle_closed_deg", v["angle_closed_deg"]),
                 learned.get("angle_open_deg", v["angle_open_deg"]),
                 backlash_pct=v.get("backlash_pct", 0.0),
                 circular=v["feedback"]["type"] != "pot_adc",
-                events=self.events, on_calibrated=self._calibrated)
+                events=self.events,
+                on_calibrated=self._calibrated,
+            )
             self.positioners.append(p)
         kinds = {}
         for role, name in board.get("entrance", {}).items():
@@ -101,10 +107,14 @@ class App:
             from edge import household_valves
         for v in remote:
             self.positioners.append(
-                household_valves.RemotePositioner(self.household, v["id"], self.events))
-            ch = Channel("t_return_" + v["id"],
-                         household_valves.RemoteProbe(self.household, v["id"]),
-                         "temperature", events=self.events)
+                household_valves.RemotePositioner(self.household, v["id"], self.events)
+            )
+            ch = Channel(
+                "t_return_" + v["id"],
+                household_valves.RemoteProbe(self.household, v["id"]),
+                "temperature",
+                events=self.events,
+            )
             self.remote_channels.append(ch)
             self._probe.append(ch)
         self.balancer = Balancer(self.n, self._failsafe_list())
@@ -130,13 +140,17 @@ class App:
         else:
             sample_ms = board.get("sample_period_ms", 5000)
             sched.add("sample", sample_ms, self._sample)
-            sched.add("control", self._control_ms(), self._control,
-                      first_in_ms=4 * sample_ms)
+            sched.add("control", self._control_ms(), self._control, first_in_ms=4 * sample_ms)
         sched.add("record", self.config["collection_period_s"] * 1000, self._record)
         sched.add("housekeeping", 10000, self._housekeeping)
         sched.add("supervisor", 1000, self.supervisor.check)
-        self.events.emit("boot", "info", None, self.n,
-                         "safe mode" if safe_mode else ("resumed" if self._restored else "cold"))
+        self.events.emit(
+            "boot",
+            "info",
+            None,
+            self.n,
+            "safe mode" if safe_mode else ("resumed" if self._restored else "cold"),
+        )
 
     def _household(self, household, remote):
         """The RS-485 poller for the board's household valves (None without any)."""
@@ -147,8 +161,9 @@ class App:
 
             problem = None
             try:
-                household = household_valves.open_bus(self.board["rs485"], self.clock,
-                                                      self.hw.fs_root, self.events.emit)
+                household = household_valves.open_bus(
+                    self.board["rs485"], self.clock, self.hw.fs_root, self.events.emit
+                )
             except (ValueError, OSError) as exc:  # a missing or broken device profile
                 problem = str(exc)
             if problem is not None:  # raised here: MicroPython has no exception chaining
@@ -172,8 +187,7 @@ class App:
 
     def _load_targets(self):
         base = cfgmod.default_targets(self.board)
-        stored = persist.load(self.paths["targets"], {"version": 0, "targets": base},
-                              self.events)
+        stored = persist.load(self.paths["targets"], {"version": 0, "targets": base}, self.events)
         try:
             self.targets = cfgmod.merged_targets(base, stored["targets"], self.valve_ids)
             self.targets_version = stored.get("version", 0)
@@ -262,11 +276,14 @@ class App:
 
     def save_state(self):
         bal = self.balancer
-        persist.save(self.paths["state"], {
-            "ids": self.valve_ids,
-            "integral": [float(x) for x in bal.integral],
-            "output": [float(x) for x in bal.output],
-        })
+        persist.save(
+            self.paths["state"],
+            {
+                "ids": self.valve_ids,
+                "integral": [float(x) for x in bal.integral],
+                "output": [float(x) for x in bal.output],
+            },
+        )
 
     def _calibrated(self, valve_id, closed_deg, open_deg):
         calib = persist.load(self.paths["calibration"], {}, self.events)
@@ -353,14 +370,25 @@ class App:
         sensors = {}
         channels = list(self.sensing.channels.values()) + self.remote_channels
         for ch in channels:
-            sensors[ch.name] = {"ok": ch.ok, "value": ch.value if ch.ok else None,
-                                "fault": ch.fault_name}
+            sensors[ch.name] = {
+                "ok": ch.ok,
+                "value": ch.value if ch.ok else None,
+                "fault": ch.fault_name,
+            }
         valves = {}
         for p in self.positioners:
-            valves[p.id] = {"diag": p.diag_name, "opening_meas_pct": p.position_pct,
-                            "stroke_test": p.test_report}
-        return {"board": self.board["board"], "sensors": sensors, "valves": valves,
-                "heap_free_b": self.supervisor.heap_free_b, "safe_mode": self.safe_mode}
+            valves[p.id] = {
+                "diag": p.diag_name,
+                "opening_meas_pct": p.position_pct,
+                "stroke_test": p.test_report,
+            }
+        return {
+            "board": self.board["board"],
+            "sensors": sensors,
+            "valves": valves,
+            "heap_free_b": self.supervisor.heap_free_b,
+            "safe_mode": self.safe_mode,
+        }
 
     # ---- reporting ---------------------------------------------------------------------------
     def uptime_ms(self):
@@ -377,20 +405,23 @@ class App:
                 mode = "failsafe" if self._manual_pct(i) is None else "manual"
             else:
                 mode = MODE_NAMES[int(bal.mode[i] + 0.5)]
-            valves.append({
-                "id": self.valve_ids[i],
-                "t_return_c": ch.value if ch.ok else None,
-                "target_c": self.targets[self.valve_ids[i]]["t_return_c"],
-                "opening_cmd_pct": max(0.0, p.command_pct),
-                # the angle sensor reads a little past the calibrated end stop at times;
-                # the valve is at the stop, and the protocol (rightly) refuses > 100
-                "opening_meas_pct": min(100.0, p.position_pct)
-                if p.position_pct >= 0 and p.ok() else None,
-                "pi_integral_pct": min(200.0, max(-200.0, float(bal.integral[i]))),
-                "mode": mode,
-                "sensor_ok": ch.ok,
-                "valve_ok": p.ok(),
-            })
+            valves.append(
+                {
+                    "id": self.valve_ids[i],
+                    "t_return_c": ch.value if ch.ok else None,
+                    "target_c": self.targets[self.valve_ids[i]]["t_return_c"],
+                    "opening_cmd_pct": max(0.0, p.command_pct),
+                    # the angle sensor reads a little past the calibrated end stop at times;
+                    # the valve is at the stop, and the protocol (rightly) refuses > 100
+                    "opening_meas_pct": min(100.0, p.position_pct)
+                    if p.position_pct >= 0 and p.ok()
+                    else None,
+                    "pi_integral_pct": min(200.0, max(-200.0, float(bal.integral[i]))),
+                    "mode": mode,
+                    "sensor_ok": ch.ok,
+                    "valve_ok": p.ok(),
+                }
+            )
         entrance = {}
         for role, name in self.board.get("entrance", {}).items():
             unit = "_kpa" if role[0] == "p" else "_c"
@@ -404,12 +435,22 @@ class App:
             "boot_count": self.boot.boots if self.boot is not None else 0,
         }
         self.seq += 1
-        return {"ts_s": self.clock.time_s(), "seq": self.seq, "time_synced": False,
-                "valves": valves, "entrance": entrance, "health": health}
+        return {
+            "ts_s": self.clock.time_s(),
+            "seq": self.seq,
+            "time_synced": False,
+            "valves": valves,
+            "entrance": entrance,
+            "health": health,
+        }
 
     def summary(self):
         """Content of the birth message (protocol `state`)."""
-        return {"status": "online", "board": self.board["board"], "safe_mode": self.safe_mode,
-                "boot_reason": platform.reset_cause(),
-                "targets_version": self.targets_version,
-                "config_version": self.config.get("version", 0)}
+        return {
+            "status": "online",
+            "board": self.board["board"],
+            "safe_mode": self.safe_mode,
+            "boot_reason": platform.reset_cause(),
+            "targets_version": self.targets_version,
+            "config_version": self.config.get("version", 0),
+        }

@@ -88,8 +88,7 @@ class Balancer:
         now = np.where(np.isfinite(man), 1.0, 0.0)
         self.manual = np.where(now > 0.5, man, 0.0)
         self.is_manual = now
-        self.mode = np.where(now > 0.5, float(MANUAL),
-                             np.where(was > 0.5, float(AUTO), self.mode))
+        self.mode = np.where(now > 0.5, float(MANUAL), np.where(was > 0.5, float(AUTO), self.mode))
 
     def restore(self, integral_pct, output_pct):
         """Bumpless restart from persisted state: the next cycle continues from it."""
@@ -125,15 +124,28 @@ class Balancer:
         auto = run * (1.0 - inband)
         hold = run * inband
         # manual: towards the operator's opening at the rate limit, within 0..100 only
-        u_man = np.clip(self.manual, np.clip(prev - self.rate, 0.0, 100.0),
-                        np.clip(prev + self.rate, 0.0, 100.0))
-        self.integral = np.where(auto > 0.5, i_auto,
-                                 np.where(hold + m > 0.5, prev - ff - p, self.integral))
-        self.output = np.where(m > 0.5, u_man, np.where(
-            mf + auto < 0.5, np.where(s > 0.5, prev, self.failsafe),
-            np.where(auto > 0.5, u_auto, prev)))
-        self.mode = (1.0 - man) * ((1.0 - s) * FAILSAFE + s * (1.0 - valve_ok) * FROZEN
-                                   + hold * HOLD) + m * MANUAL + mf * FROZEN
+        u_man = np.clip(
+            self.manual,
+            np.clip(prev - self.rate, 0.0, 100.0),
+            np.clip(prev + self.rate, 0.0, 100.0),
+        )
+        self.integral = np.where(
+            auto > 0.5, i_auto, np.where(hold + m > 0.5, prev - ff - p, self.integral)
+        )
+        self.output = np.where(
+            m > 0.5,
+            u_man,
+            np.where(
+                mf + auto < 0.5,
+                np.where(s > 0.5, prev, self.failsafe),
+                np.where(auto > 0.5, u_auto, prev),
+            ),
+        )
+        self.mode = (
+            (1.0 - man) * ((1.0 - s) * FAILSAFE + s * (1.0 - valve_ok) * FROZEN + hold * HOLD)
+            + m * MANUAL
+            + mf * FROZEN
+        )
         self.error = e
         # a manual valve takes its held opening as the integral's starting point on release
         self._track = np.where(man > 0.5, 1.0, self._track * (1.0 - s * valve_ok))

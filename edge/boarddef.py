@@ -88,8 +88,9 @@ class _Pins:
         if self.port == "unix":
             return pin
         if pin not in self.spec["pins"]:
-            raise BoardError(where, "GPIO {} does not exist or is reserved on {}".format(
-                pin, self.port))
+            raise BoardError(
+                where, "GPIO {} does not exist or is reserved on {}".format(pin, self.port)
+            )
         if output and pin in self.spec["input_only"]:
             raise BoardError(where, "GPIO {} is input-only on {}".format(pin, self.port))
         if adc and pin not in self.spec["adc"]:
@@ -150,12 +151,14 @@ def validate(obj):
         obj.pop("rs485", None)
     remote = rs485["valves"] if rs485 is not None else []
     if not 0 < len(valves) + len(remote) <= MAX_VALVES:
-        raise BoardError("valves", "must list 1 to {} valves (with rs485.valves)".format(
-            MAX_VALVES))
+        raise BoardError(
+            "valves", "must list 1 to {} valves (with rs485.valves)".format(MAX_VALVES)
+        )
     for i, valve in enumerate(remote):
         if valve["id"] in seen:
-            raise BoardError("rs485.valves[{}].id".format(i),
-                             "duplicate valve id {!r}".format(valve["id"]))
+            raise BoardError(
+                "rs485.valves[{}].id".format(i), "duplicate valve id {!r}".format(valve["id"])
+            )
         seen.append(valve["id"])
     entrance = _get(obj, "entrance", "", "obj", {}, False)
     obj["entrance"] = entrance
@@ -213,12 +216,14 @@ def _check_rs485(spec, pins):
         if not 1 <= addr <= 247:
             raise BoardError(vfield + "addr", "Modbus address {} outside 1..247".format(addr))
         if addr in addrs:
-            raise BoardError(vfield + "addr", "address {} is already used by {}".format(
-                addr, addrs[addr]))
+            raise BoardError(
+                vfield + "addr", "address {} is already used by {}".format(addr, addrs[addr])
+            )
         addrs[addr] = valve["id"]
         valve["profile"] = _get(valve, "profile", vfield, "str", "generic", False)
-        valve["failsafe_opening_pct"] = _num(valve, "failsafe_opening_pct", vfield, 0, 100,
-                                             None, False)
+        valve["failsafe_opening_pct"] = _num(
+            valve, "failsafe_opening_pct", vfield, 0, 100, None, False
+        )
 
 
 def _check_bus(bus, field, pins):
@@ -261,8 +266,7 @@ def _check_sensor(sensor, field, pins, buses):
         if len(rom) != 16 or any(c not in "0123456789abcdefABCDEF" for c in rom):
             raise BoardError(field + "rom", "must be 16 hex digits")
         if rom[:2] != "28":
-            raise BoardError(field + "rom", "family code {} is not a DS18B20 (28)".format(
-                rom[:2]))
+            raise BoardError(field + "rom", "family code {} is not a DS18B20 (28)".format(rom[:2]))
     elif kind == "max31865_pt1000":
         _bus_ref(sensor, field, buses, "spi")
         pins.take(sensor, "cs", field, output=True)
@@ -306,8 +310,9 @@ def _check_valve(valve, field, pins, buses, sensors, encoders):
         name = _bus_ref(fb, ffield, buses, "i2c")
         # the AS5600 has one fixed address: one encoder per I2C bus
         if name in encoders:
-            raise BoardError(ffield + "bus", "{!r} already has an AS5600 ({})".format(
-                name, encoders[name]))
+            raise BoardError(
+                ffield + "bus", "{!r} already has an AS5600 ({})".format(name, encoders[name])
+            )
         encoders[name] = field[:-1]
     elif kind == "pot_adc":
         pins.take(fb, "pin", ffield, adc=True)
@@ -321,5 +326,4 @@ def _check_valve(valve, field, pins, buses, sensors, encoders):
     if closed == opened:
         raise BoardError(field + "angle_open_deg", "equals angle_closed_deg")
     valve["backlash_pct"] = _num(valve, "backlash_pct", field, 0, 10, 0.0, False)
-    valve["failsafe_opening_pct"] = _num(valve, "failsafe_opening_pct", field, 0, 100, None,
-                                         False)
+    valve["failsafe_opening_pct"] = _num(valve, "failsafe_opening_pct", field, 0, 100, None, False)

@@ -93,8 +93,10 @@ def default_targets(board):
     for valve in board["valves"] + board.get("rs485", {}).get("valves", []):
         vid = valve["id"]
         t = local.get(vid, {})
-        out[vid] = {"t_return_c": t.get("t_return_c", DEFAULT_T_RETURN_C),
-                    "opening_ff_pct": t.get("opening_ff_pct")}
+        out[vid] = {
+            "t_return_c": t.get("t_return_c", DEFAULT_T_RETURN_C),
+            "opening_ff_pct": t.get("opening_ff_pct"),
+        }
     return out
 
 
@@ -111,7 +113,9 @@ def merged_targets(current, changes, valve_ids):
     for vid in changes:
         # an entry replaces the valve's whole target: leaving manual_opening_pct out of it
         # (or null) releases a manual opening; a valve without an entry keeps what it had
-        out[vid] = {"t_return_c": changes[vid]["t_return_c"],
-                    "opening_ff_pct": changes[vid].get("opening_ff_pct"),
-                    "manual_opening_pct": changes[vid].get("manual_opening_pct")}
+        out[vid] = {
+            "t_return_c": changes[vid]["t_return_c"],
+            "opening_ff_pct": changes[vid].get("opening_ff_pct"),
+            "manual_opening_pct": changes[vid].get("manual_opening_pct"),
+        }
     return out

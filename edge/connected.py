@@ -67,9 +67,19 @@ class ConnectedBoard:
     network_ready: network_ready() -> bool (the board's Wi-Fi/Ethernet is up), or None
     """
 
-    def __init__(self, app, unit, secrets=None, client_class=None, rand=None, ntp=None,
-                 ssl_context=None, link_period_ms=200, outbox_kw=None,
-                 network_ready=None):
+    def __init__(
+        self,
+        app,
+        unit,
+        secrets=None,
+        client_class=None,
+        rand=None,
+        ntp=None,
+        ssl_context=None,
+        link_period_ms=200,
+        outbox_kw=None,
+        network_ready=None,
+    ):
         self.app = app
         clock = app.clock
         self.clock = clock
@@ -86,8 +96,16 @@ class ConnectedBoard:
         self.outbox = Outbox(root + "outbox", events=app.events, **(outbox_kw or {}))
         self.seq = SeqCounter(root + "seq.json")
         self._network_ready = network_ready
-        self.link = Link(self.link_cfg, clock, self.outbox, self.birth, client_class, rand,
-                         ssl_context, self._may_connect)
+        self.link = Link(
+            self.link_cfg,
+            clock,
+            self.outbox,
+            self.birth,
+            client_class,
+            rand,
+            ssl_context,
+            self._may_connect,
+        )
         self.desired = Desired(clock, self.version_of, self.apply, self.link.send_ack)
         self.link.on(protocol.TARGETS, self._on_targets)
         self.link.on(protocol.CONFIG, self._on_config)
@@ -159,8 +177,13 @@ class ConnectedBoard:
         self.seq.take()
         dropped = self.link.send_record(kind, payload)
         if dropped:
-            self.app.events.emit("outbox_overflow", "warning", None, dropped,
-                                 "offline outbox full: oldest records dropped")
+            self.app.events.emit(
+                "outbox_overflow",
+                "warning",
+                None,
+                dropped,
+                "offline outbox full: oldest records dropped",
+            )
 
     def _on_record(self, rec):
         rec["time_synced"] = self.timesync.synced if self.timesync is not None else False
@@ -173,15 +196,19 @@ class ConnectedBoard:
         self.link.poll()
         if self.link.connected and not self._was_connected and self.link.errors:
             # Back after an outage: say why it went (the last few link errors).
-            self.app.events.emit("link_restored", "info", None, self.link.stats["attempts"],
-                                 "; ".join(self.link.errors[-3:]))
+            self.app.events.emit(
+                "link_restored",
+                "info",
+                None,
+                self.link.stats["attempts"],
+                "; ".join(self.link.errors[-3:]),
+            )
         self._was_connected = self.link.connected
         ts = self.timesync
         if ts is not None and (self.link.connected or not ts.synced) and ts.due():
             ev = ts.poll()
             if ev is not None:
-                self.app.events.emit(ev["event"], ev["severity"], None, ev["value"],
-                                     ev["detail"])
+                self.app.events.emit(ev["event"], ev["severity"], None, ev["value"], ev["detail"])
         for ev in self.app.events.drain(8):
             self._send(protocol.EVENT, ev)
 
@@ -212,9 +239,13 @@ def network_up(unit, secrets, board):
         # Olimex ESP32-POE wiring unless the board definition says otherwise (the ESP32
         # port's LAN takes these keywords; the generic stubs do not list them).
         eth = board.get("ethernet", {})
-        lan_kw = {"mdc": Pin(eth.get("mdc", 23)), "mdio": Pin(eth.get("mdio", 18)),
-                  "power": Pin(eth.get("power", 12)), "phy_type": network.PHY_LAN8720,
-                  "phy_addr": eth.get("phy_addr", 0)}
+        lan_kw = {
+            "mdc": Pin(eth.get("mdc", 23)),
+            "mdio": Pin(eth.get("mdio", 18)),
+            "power": Pin(eth.get("power", 12)),
+            "phy_type": network.PHY_LAN8720,
+            "phy_addr": eth.get("phy_addr", 0),
+        }
         lan = network.LAN(**lan_kw)
         lan.active(True)
         return lan
@@ -238,8 +269,13 @@ def attach(app, board, root=""):
     net = network_up(unit, secrets, board)
     if unit.get("rs485"):
         # Before board definitions carried the bus, unit.json did: no longer read.
-        app.events.emit("config_ignored", "warning", None, None,
-                        "unit.json rs485: declare the bus in the board definition")
+        app.events.emit(
+            "config_ignored",
+            "warning",
+            None,
+            None,
+            "unit.json rs485: declare the bus in the board definition",
+        )
     ntp = timesync.board_sources(unit.get("ntp_host"))
     return ConnectedBoard(app, unit, secrets, ntp=ntp, network_ready=net.isconnected)
 
@@ -262,31 +298,47 @@ def self_test(app, board_link, run_ms, stroke_timeout_ms=300000, link_timeout_ms
         unit = "kPa" if name.startswith("p_") else "degC"
         ok = s["ok"]
         failures += 0 if ok else 1
-        lines.append("SELFTEST sensor {} {} {} {}".format(
-            name, "-" if s["value"] is None else "{:.1f}".format(s["value"]), unit,
-            "ok" if ok else "FAIL " + str(s["fault"])))
+        lines.append(
+            "SELFTEST sensor {} {} {} {}".format(
+                name,
+                "-" if s["value"] is None else "{:.1f}".format(s["value"]),
+                unit,
+                "ok" if ok else "FAIL " + str(s["fault"]),
+            )
+        )
     for vid, v in sorted(report["valves"].items()):
         test = v.get("stroke_test") or {}
         ok = bool(test.get("ok"))
         failures += 0 if ok else 1
-        lines.append("SELFTEST valve {} stroke {} {}".format(
-            vid, "ok" if ok else "FAIL", _stroke_text(test)))
+        lines.append(
+            "SELFTEST valve {} stroke {} {}".format(
+                vid, "ok" if ok else "FAIL", _stroke_text(test)
+            )
+        )
     waited = 0
     while waited < link_timeout_ms and not board_link.link.connected:
         run_ms(500)
         waited += 500
     ok = board_link.link.connected
     failures += 0 if ok else 1
-    lines.append("SELFTEST broker {}:{} {}".format(
-        board_link.link_cfg.host, board_link.link_cfg.port,
-        "ok" if ok else "FAIL " + "; ".join(board_link.link.errors[-2:])))
+    lines.append(
+        "SELFTEST broker {}:{} {}".format(
+            board_link.link_cfg.host,
+            board_link.link_cfg.port,
+            "ok" if ok else "FAIL " + "; ".join(board_link.link.errors[-2:]),
+        )
+    )
     ts = board_link.timesync
     ok = ts is not None and ts.synced
     failures += 0 if ok else 1
-    lines.append("SELFTEST clock {}".format(
-        "ok drift {} s".format(ts.last_drift_s) if ok else "FAIL not synchronised"))
-    lines.append("SELFTEST RESULT {} {} failure(s)".format("PASS" if not failures else "FAIL",
-                                                          failures))
+    lines.append(
+        "SELFTEST clock {}".format(
+            "ok drift {} s".format(ts.last_drift_s) if ok else "FAIL not synchronised"
+        )
+    )
+    lines.append(
+        "SELFTEST RESULT {} {} failure(s)".format("PASS" if not failures else "FAIL", failures)
+    )
     return lines
 
 

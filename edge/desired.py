@@ -73,9 +73,12 @@ class Desired:
         version = msg["version"]
         current = self._version_of(kind)
         if version < current:
-            return self._ack(kind, version, "refused",
-                             "version {} is older than version {} in force".format(
-                                 version, current))
+            return self._ack(
+                kind,
+                version,
+                "refused",
+                "version {} is older than version {} in force".format(version, current),
+            )
         if version == current:
             return self._ack(kind, version, "applied")
         try:
@@ -88,8 +91,7 @@ class Desired:
         return self._ack(kind, version, "applied")
 
     def _ack(self, kind, version, result, reason=None):
-        ack = {"ts_s": self.clock.time_s(), "of": _OF[kind], "version": version,
-               "result": result}
+        ack = {"ts_s": self.clock.time_s(), "of": _OF[kind], "version": version, "result": result}
         if reason:
             ack["reason"] = _clip(reason)
         if result == "refused":

@@ -18,8 +18,7 @@ class EventLog:
         self.total = 0
 
     def emit(self, event, severity="info", valve=None, value=None, detail=None):
-        rec = {"ts_s": self._clock.time_s(), "seq": self.seq, "event": event,
-               "severity": severity}
+        rec = {"ts_s": self._clock.time_s(), "seq": self.seq, "event": event, "severity": severity}
         if valve is not None:
             rec["valve"] = valve
         if value is not None and value == value:

@@ -107,8 +107,9 @@ class Hardware:
     fs_root:           folder for configuration and state files ("" for the current one)
     """
 
-    def __init__(self, clock, actuators, angles, sensors, converters=(), watchdog=None,
-                 fs_root=""):
+    def __init__(
+        self, clock, actuators, angles, sensors, converters=(), watchdog=None, fs_root=""
+    ):
         self.clock = clock
         self.actuators = actuators
         self.angles = angles

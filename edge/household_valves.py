@@ -31,8 +31,13 @@ import struct
 
 from edge import hal, modbus
 
-_TYPES = {"int16": (1, ">h"), "uint16": (1, ">H"), "int32": (2, ">i"), "uint32": (2, ">I"),
-          "float32": (2, ">f")}
+_TYPES = {
+    "int16": (1, ">h"),
+    "uint16": (1, ">H"),
+    "int32": (2, ">i"),
+    "uint32": (2, ">I"),
+    "float32": (2, ">f"),
+}
 _READ_POINTS = ("t_return_c", "opening_meas_pct")
 _WRITE_POINT = "opening_cmd_pct"
 _MAX_BLOCK = 32  # registers read in one transaction at most
@@ -95,9 +100,15 @@ class Profile:
         invalid = p.get("invalid")
         if invalid is not None and type(invalid) not in (int, float):
             _fail(name, where + ".invalid", "must be the raw number meaning 'no value'")
-        return {"fc": p.get("fc", 3), "reg": reg - self.register_base,
-                "words": _TYPES[kind][0], "fmt": _TYPES[kind][1], "scale": scale,
-                "offset": offset, "invalid": invalid}
+        return {
+            "fc": p.get("fc", 3),
+            "reg": reg - self.register_base,
+            "words": _TYPES[kind][0],
+            "fmt": _TYPES[kind][1],
+            "scale": scale,
+            "offset": offset,
+            "invalid": invalid,
+        }
 
     def _blocks(self):
         """Read transactions: (fc, first register, count, [point names]); contiguous reads of
@@ -201,8 +212,9 @@ class HouseholdValves:
     stale_ms:   readings older than this are not used (the valve is not ok)
     """
 
-    def __init__(self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000,
-                 stale_ms=60000):
+    def __init__(
+        self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000, stale_ms=60000
+    ):
         self.master = master
         self.clock = clock
         self.valves = valves
@@ -310,11 +322,19 @@ class HouseholdValves:
         """Per valve: readings and health, for telemetry and diagnostics."""
         out = []
         for v in self.valves:
-            out.append({"id": v.id, "addr": v.addr, "t_return_c": v.t_return_c,
-                        "opening_meas_pct": v.opening_meas_pct,
-                        "opening_cmd_pct": v.command_pct, "ok": v.ok(),
-                        "isolated": v.isolated, "errors": v.errors,
-                        "last_error": v.last_error})
+            out.append(
+                {
+                    "id": v.id,
+                    "addr": v.addr,
+                    "t_return_c": v.t_return_c,
+                    "opening_meas_pct": v.opening_meas_pct,
+                    "opening_cmd_pct": v.command_pct,
+                    "ok": v.ok(),
+                    "isolated": v.isolated,
+                    "errors": v.errors,
+                    "last_error": v.last_error,
+                }
+            )
         return out
 
 
@@ -381,12 +401,17 @@ class RemotePositioner:
             events = self._events
             if events is not None and v.polls > 0:
                 if diag != _DIAG_OK:
-                    events.emit("valve_" + DIAG_NAMES[diag], "alarm", self.id, v.addr,
-                                v.last_error or None)
+                    events.emit(
+                        "valve_" + DIAG_NAMES[diag], "alarm", self.id, v.addr, v.last_error or None
+                    )
                     self._alarmed = True
                 elif self._alarmed:  # not the first answer after boot
-                    events.emit("valve_" + DIAG_NAMES[old] + "_cleared", "info", self.id,
-                                v.opening_meas_pct)
+                    events.emit(
+                        "valve_" + DIAG_NAMES[old] + "_cleared",
+                        "info",
+                        self.id,
+                        v.opening_meas_pct,
+                    )
         return diag
 
     @property
@@ -397,11 +422,15 @@ class RemotePositioner:
         """A valve on the bus strokes itself: the check is that it answers with an opening."""
         v = self.valve
         ok = self.ok()
-        self.test_report = {"valve": self.id, "ok": ok, "addr": v.addr,
-                            "opening_meas_pct": v.opening_meas_pct,
-                            "reason": "RS-485 address {} answers".format(v.addr) if ok
-                            else "RS-485 address {}: {}".format(
-                                v.addr, v.last_error or "no reading yet")}
+        self.test_report = {
+            "valve": self.id,
+            "ok": ok,
+            "addr": v.addr,
+            "opening_meas_pct": v.opening_meas_pct,
+            "reason": "RS-485 address {} answers".format(v.addr)
+            if ok
+            else "RS-485 address {}: {}".format(v.addr, v.last_error or "no reading yet"),
+        }
 
 
 class RemoteProbe:
@@ -436,14 +465,29 @@ def open_bus(spec, clock, root="", emit=None):
     from machine import UART, Pin
 
     baud = spec["baud"]
-    uart = UART(spec["uart"], baudrate=baud, bits=8, parity=_PARITY[spec["parity"]],
-                stop=spec["stop_bits"], tx=spec["tx"], rx=spec["rx"], timeout=0)
+    uart = UART(
+        spec["uart"],
+        baudrate=baud,
+        bits=8,
+        parity=_PARITY[spec["parity"]],
+        stop=spec["stop_bits"],
+        tx=spec["tx"],
+        rx=spec["rx"],
+        timeout=0,
+    )
     de = Pin(spec["de"], Pin.OUT, value=0) if spec.get("de") is not None else None
     master = modbus.RTUMaster(uart, clock, baud=baud, de_pin=de)
     profiles = load_profiles(root + "boards/profiles")
-    return build(master, clock, spec["valves"], profiles, emit=emit,
-                 dead_after=spec["dead_after"], probe_ms=spec["probe_ms"],
-                 stale_ms=spec["stale_ms"])
+    return build(
+        master,
+        clock,
+        spec["valves"],
+        profiles,
+        emit=emit,
+        dead_after=spec["dead_after"],
+        probe_ms=spec["probe_ms"],
+        stale_ms=spec["stale_ms"],
+    )
 
 
 def load_profiles(folder):

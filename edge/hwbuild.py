@@ -18,12 +18,19 @@ def build(board, clock):
     for name, spec in board["buses"].items():
         kind = spec["type"]
         if kind == "i2c":
-            buses[name] = I2C(spec["id"], scl=Pin(spec["scl"]), sda=Pin(spec["sda"]),
-                              freq=spec["freq_hz"])
+            buses[name] = I2C(
+                spec["id"], scl=Pin(spec["scl"]), sda=Pin(spec["sda"]), freq=spec["freq_hz"]
+            )
         elif kind == "spi":
-            buses[name] = SPI(spec["id"], baudrate=spec["baud"], polarity=0, phase=1,
-                              sck=Pin(spec["sck"]), mosi=Pin(spec["mosi"]),
-                              miso=Pin(spec["miso"]))
+            buses[name] = SPI(
+                spec["id"],
+                baudrate=spec["baud"],
+                polarity=0,
+                phase=1,
+                sck=Pin(spec["sck"]),
+                mosi=Pin(spec["mosi"]),
+                miso=Pin(spec["miso"]),
+            )
         else:
             from edge.drivers.ds18b20 import DS18B20Bus
 
@@ -56,13 +63,15 @@ def _sensor(spec, buses, atten):
     if kind == "ntc_adc":
         from edge.drivers.ntc_adc import NTCADC
 
-        return NTCADC(spec["pin"], r_series_ohm=spec["r_series_ohm"], beta=spec["beta"],
-                      attenuate=atten)
+        return NTCADC(
+            spec["pin"], r_series_ohm=spec["r_series_ohm"], beta=spec["beta"], attenuate=atten
+        )
     if kind == "pressure_4_20ma":
         from edge.drivers.pressure_4_20ma import Pressure420mA
 
-        return Pressure420mA(spec["pin"], range_kpa=spec["range_kpa"],
-                             shunt_ohm=spec["shunt_ohm"], attenuate=atten)
+        return Pressure420mA(
+            spec["pin"], range_kpa=spec["range_kpa"], shunt_ohm=spec["shunt_ohm"], attenuate=atten
+        )
     raise ValueError("sensor type {!r} has no driver on a board".format(kind))
 
 
@@ -71,8 +80,13 @@ def _actuator(spec, clock):
     if kind == "hbridge":
         from edge.drivers.hbridge import HBridge
 
-        return HBridge(spec["in1"], spec["in2"], freq_hz=spec["freq_hz"],
-                       duty_pct=spec["duty_pct"], slow_duty_pct=spec["slow_duty_pct"])
+        return HBridge(
+            spec["in1"],
+            spec["in2"],
+            freq_hz=spec["freq_hz"],
+            duty_pct=spec["duty_pct"],
+            slow_duty_pct=spec["slow_duty_pct"],
+        )
     if kind == "relays3pt":
         from edge.drivers.relays3pt import Relays3Pt
 

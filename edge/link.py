@@ -220,8 +220,17 @@ class Link:
                     must not wait for a connect that can block up to socket_timeout_s
     """
 
-    def __init__(self, cfg, clock, outbox, birth, client_class=None, rand=None,
-                 ssl_context=None, may_connect=None):
+    def __init__(
+        self,
+        cfg,
+        clock,
+        outbox,
+        birth,
+        client_class=None,
+        rand=None,
+        ssl_context=None,
+        may_connect=None,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.outbox = outbox
@@ -229,8 +238,9 @@ class Link:
         self._client_class = client_class
         self._ssl = ssl_context
         self._may_connect = may_connect
-        self.backoff = Backoff(cfg.backoff_first_s, cfg.backoff_cap_s, cfg.backoff_factor,
-                               rand or default_rand)
+        self.backoff = Backoff(
+            cfg.backoff_first_s, cfg.backoff_cap_s, cfg.backoff_factor, rand or default_rand
+        )
         self.client = None
         self._sock = None
         self.connected = False
@@ -287,9 +297,15 @@ class Link:
         client = None
         try:
             cls = self._client_class or default_client_factory()
-            client = cls(cfg.client_id, cfg.host, port=cfg.port, user=cfg.user,
-                         password=cfg.password, keepalive=int(cfg.keepalive_s),
-                         ssl=self._ssl)
+            client = cls(
+                cfg.client_id,
+                cfg.host,
+                port=cfg.port,
+                user=cfg.user,
+                password=cfg.password,
+                keepalive=int(cfg.keepalive_s),
+                ssl=self._ssl,
+            )
             client.set_callback(self._on_message)
             will_topic, will_payload = protocol.last_will(cfg.site, cfg.unit)
             client.set_last_will(will_topic, will_payload, retain=True, qos=1)
@@ -354,8 +370,11 @@ class Link:
         if self.connected and self.client is not None:
             try:
                 self.client.publish(
-                    self.topic_state, protocol.encode(protocol.STATE, {"status": "offline"}),
-                    retain=True, qos=1)
+                    self.topic_state,
+                    protocol.encode(protocol.STATE, {"status": "offline"}),
+                    retain=True,
+                    qos=1,
+                )
                 self.client.disconnect()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
@@ -473,8 +492,9 @@ class Link:
         now = self.clock.ticks_ms()
         elapsed = self.clock.ticks_diff(now, self._tokens_ms)
         self._tokens_ms = now
-        self._tokens = min(float(self.cfg.replay_burst),
-                           self._tokens + elapsed * self.cfg.replay_per_s / 1000)
+        self._tokens = min(
+            float(self.cfg.replay_burst), self._tokens + elapsed * self.cfg.replay_per_s / 1000
+        )
         sent = 0
         while self._tokens >= 1 and self.connected:
             item = outbox.peek()

@@ -116,8 +116,9 @@ class RTUMaster:
     babble_ms:  how long to wait for a silent bus before giving up
     """
 
-    def __init__(self, port, clock, baud=9600, de_pin=None, timeout_ms=100, retries=1,
-                 babble_ms=50):
+    def __init__(
+        self, port, clock, baud=9600, de_pin=None, timeout_ms=100, retries=1, babble_ms=50
+    ):
         self.port = port
         self.clock = clock
         self.de_pin = de_pin
@@ -132,8 +133,16 @@ class RTUMaster:
         self.t35_ms = (t35_us + 999) // 1000
         self._last_activity_ms = clock.ticks_ms() - self.t35_ms
         self._rx = bytearray(256)
-        self.stats = {"requests": 0, "timeouts": 0, "crc_errors": 0, "wrong_address": 0,
-                      "bad_replies": 0, "exceptions": 0, "babble_bytes": 0, "retries": 0}
+        self.stats = {
+            "requests": 0,
+            "timeouts": 0,
+            "crc_errors": 0,
+            "wrong_address": 0,
+            "bad_replies": 0,
+            "exceptions": 0,
+            "babble_bytes": 0,
+            "retries": 0,
+        }
         if de_pin is not None:
             de_pin.value(0)
 

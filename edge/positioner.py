@@ -68,9 +68,21 @@ class Positioner:
     _test = None  # type: dict | None
     _test_resume = -1.0
 
-    def __init__(self, valve_id, actuator, angle, clock, stroke_s, angle_closed_deg,
-                 angle_open_deg, backlash_pct=0.0, deadband_pct=0.5, circular=True,
-                 events=None, on_calibrated=None):
+    def __init__(
+        self,
+        valve_id,
+        actuator,
+        angle,
+        clock,
+        stroke_s,
+        angle_closed_deg,
+        angle_open_deg,
+        backlash_pct=0.0,
+        deadband_pct=0.5,
+        circular=True,
+        events=None,
+        on_calibrated=None,
+    ):
         self.id = valve_id
         self._act = actuator
         self._angle = angle
@@ -132,8 +144,16 @@ class Positioner:
         """Start the commissioning stroke test; `test_report` holds the result when done."""
         self._act.drive(hal.STOP)
         self._test_resume = self.command_pct
-        self._test = {"phase": _T_CLOSE, "reversals": 0, "closed_deg": 0.0, "open_deg": 0.0,
-                      "open_ms": 0, "close_ms": 0, "backlash_ms": -1, "dir_deg": 0.0}
+        self._test = {
+            "phase": _T_CLOSE,
+            "reversals": 0,
+            "closed_deg": 0.0,
+            "open_deg": 0.0,
+            "open_ms": 0,
+            "close_ms": 0,
+            "backlash_ms": -1,
+            "dir_deg": 0.0,
+        }
         self.test_report = None
         self.state = _TEST
         self._start_test_phase(_T_CLOSE, self._clock.ticks_ms())
@@ -170,8 +190,11 @@ class Positioner:
         if self._angle.fault != hal.OK:
             if self.state == _TEST:
                 self._test = None
-                self.test_report = {"valve": self.id, "ok": False,
-                                    "reason": "angle sensor fault during the test"}
+                self.test_report = {
+                    "valve": self.id,
+                    "ok": False,
+                    "reason": "angle sensor fault during the test",
+                }
                 self.command_pct = self._test_resume
             if self.state != _FAULT or self.diag != DIAG_FEEDBACK:
                 self._fail(DIAG_FEEDBACK, now)
@@ -265,11 +288,17 @@ class Positioner:
         self.diag = diag
         if self._events is not None:
             if diag == DIAG_OK:
-                self._events.emit("valve_" + DIAG_NAMES[old] + "_cleared", "info", self.id,
-                                  self.position_pct)
+                self._events.emit(
+                    "valve_" + DIAG_NAMES[old] + "_cleared", "info", self.id, self.position_pct
+                )
             else:
-                self._events.emit("valve_" + DIAG_NAMES[diag], "alarm", self.id,
-                                  self.position_pct, "command {:.1f} %".format(self.command_pct))
+                self._events.emit(
+                    "valve_" + DIAG_NAMES[diag],
+                    "alarm",
+                    self.id,
+                    self.position_pct,
+                    "command {:.1f} %".format(self.command_pct),
+                )
 
     # ---- stroke test ----------------------------------------------------------------------
     def _start_test_phase(self, phase, now):
@@ -320,8 +349,9 @@ class Positioner:
         else:
             t["close_ms"] = run_ms
             # Time before the angle moved, less the time the 1 degree threshold itself takes.
-            t["backlash_ms"] = t["first_move_ms"] - t["open_ms"] / max(1.0, abs(
-                t["open_travel_deg"]))
+            t["backlash_ms"] = t["first_move_ms"] - t["open_ms"] / max(
+                1.0, abs(t["open_travel_deg"])
+            )
             self._finish_test(t, deg, elapsed > self.max_run_ms and not quiet)
 
     def _finish_test(self, t, deg, timed_out):
@@ -360,9 +390,13 @@ class Positioner:
         self.state = _IDLE
         self._attempts = 0
         if self._events is not None:
-            self._events.emit("stroke_test_" + ("passed" if report["ok"] else "failed"),
-                              "info" if report["ok"] else "alarm", self.id, span_deg,
-                              report["reason"] or None)
+            self._events.emit(
+                "stroke_test_" + ("passed" if report["ok"] else "failed"),
+                "info" if report["ok"] else "alarm",
+                self.id,
+                span_deg,
+                report["reason"] or None,
+            )
         self.command_pct = self._test_resume
 
     def _to_pct_test(self, deg, t):

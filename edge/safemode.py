@@ -26,8 +26,7 @@ class BootCounter:
         self.marked_stable = False
 
     def boot(self, reset_cause):
-        state = persist.load(self.path, {"crashes": 0, "boots": 0, "running": False},
-                             self._events)
+        state = persist.load(self.path, {"crashes": 0, "boots": 0, "running": False}, self._events)
         crashes = state.get("crashes", 0)
         if reset_cause == "power_on":
             crashes = 0
@@ -38,8 +37,13 @@ class BootCounter:
         self.safe_mode = crashes >= self.crash_limit
         persist.save(self.path, {"crashes": crashes, "boots": self.boots, "running": True})
         if self.safe_mode and self._events is not None:
-            self._events.emit("safe_mode", "alarm", None, crashes,
-                              "{} crashes in a row (last reset: {})".format(crashes, reset_cause))
+            self._events.emit(
+                "safe_mode",
+                "alarm",
+                None,
+                crashes,
+                "{} crashes in a row (last reset: {})".format(crashes, reset_cause),
+            )
         return self.safe_mode
 
     def stable(self):

@@ -66,8 +66,13 @@ class Scheduler:
                     task.errors += 1
                     task.last_error = repr(exc)
                     if self._events is not None and task.errors <= 3:
-                        self._events.emit("task_error", "warning", None, task.errors,
-                                          task.name + ": " + task.last_error)
+                        self._events.emit(
+                            "task_error",
+                            "warning",
+                            None,
+                            task.errors,
+                            task.name + ": " + task.last_error,
+                        )
                 task.due_ms = clock.ticks_add(now, next_ms)
             left = clock.ticks_diff(task.due_ms, now)
             if left < wait:

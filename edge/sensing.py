@@ -116,8 +116,9 @@ class Channel:
         self.fault = code
         self._n = 0
         if self._events is not None:
-            self._events.emit("sensor_" + hal.FAULT_NAMES[code], "alarm", None, self.raw,
-                              self.name)
+            self._events.emit(
+                "sensor_" + hal.FAULT_NAMES[code], "alarm", None, self.raw, self.name
+            )
 
     def _median(self):
         n = self._n

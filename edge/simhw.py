@@ -88,8 +88,7 @@ class SimActuator(hal.Actuator):
 
 
 class SimAngle(hal.AngleSensor, _Injectable):
-    def __init__(self, valve, angle_closed_deg=20.0, angle_open_deg=110.0, noise_deg=0.05,
-                 seed=7):
+    def __init__(self, valve, angle_closed_deg=20.0, angle_open_deg=110.0, noise_deg=0.05, seed=7):
         self.valve = valve
         self.closed_deg = angle_closed_deg
         self.open_deg = angle_open_deg
@@ -166,8 +165,18 @@ class SimEntrance:
     water towards t_room: t_ss = t_room + (t_supply - t_room) * exp(-ua_i / f).
     """
 
-    def __init__(self, valves, ua, g=None, t_supply_c=60.0, t_room_c=20.0, tau_s=600.0,
-                 delay_s=120.0, coupling=0.3, dt_s=5.0):
+    def __init__(
+        self,
+        valves,
+        ua,
+        g=None,
+        t_supply_c=60.0,
+        t_room_c=20.0,
+        tau_s=600.0,
+        delay_s=120.0,
+        coupling=0.3,
+        dt_s=5.0,
+    ):
         self.valves = valves
         self.n = len(valves)
         self.ua = ua
@@ -221,16 +230,18 @@ def sim_board_def(n_valves=4, stroke_s=60.0, backlash_pct=0.0, failsafe_opening_
         vid = "entrance" if i == 0 else "hh{}".format(i)
         probe = "t_ret_" + vid
         sensors[probe] = {"type": "sim"}
-        valves.append({
-            "id": vid,
-            "actuator": {"type": "sim"},
-            "feedback": {"type": "sim"},
-            "return_probe": probe,
-            "stroke_s": stroke_s,
-            "angle_closed_deg": 20.0,
-            "angle_open_deg": 110.0,
-            "backlash_pct": backlash_pct,
-        })
+        valves.append(
+            {
+                "id": vid,
+                "actuator": {"type": "sim"},
+                "feedback": {"type": "sim"},
+                "return_probe": probe,
+                "stroke_s": stroke_s,
+                "angle_closed_deg": 20.0,
+                "angle_open_deg": 110.0,
+                "backlash_pct": backlash_pct,
+            }
+        )
     sensors["t_supply"] = {"type": "sim"}
     sensors["p_supply"] = {"type": "sim"}
     sensors["p_return"] = {"type": "sim"}
@@ -253,13 +264,15 @@ class SimBoard:
     SimValve (stroke_s, backlash_pct, start_pct).
     """
 
-    def __init__(self, board, ua=None, fs_root="", tau_s=600.0, delay_s=120.0, noise=0.03,
-                 start_pct=50.0):
+    def __init__(
+        self, board, ua=None, fs_root="", tau_s=600.0, delay_s=120.0, noise=0.03, start_pct=50.0
+    ):
         self.clock = ManualClock()
         self.board = board
         n = len(board["valves"])
-        self.valves = [SimValve(v["stroke_s"], v.get("backlash_pct", 0.0), start_pct)
-                       for v in board["valves"]]
+        self.valves = [
+            SimValve(v["stroke_s"], v.get("backlash_pct", 0.0), start_pct) for v in board["valves"]
+        ]
         self.plant = SimEntrance(self.valves, ua or [0.5] * n, tau_s=tau_s, delay_s=delay_s)
         self.watchdog = SimWatchdog(self.clock, board["watchdog_ms"])
         actuators = {}
@@ -268,19 +281,24 @@ class SimBoard:
         self.probes = {}
         for i, v in enumerate(board["valves"]):
             actuators[v["id"]] = SimActuator(self.valves[i])
-            angles[v["id"]] = SimAngle(self.valves[i], v["angle_closed_deg"],
-                                       v["angle_open_deg"], seed=7 + i)
+            angles[v["id"]] = SimAngle(
+                self.valves[i], v["angle_closed_deg"], v["angle_open_deg"], seed=7 + i
+            )
             sensors[v["return_probe"]] = SimProbe(self.plant.readings, i, noise, seed=11 + i)
         extra = {"t_supply": n, "p_supply": n + 1, "p_return": n + 2}
         for name in board["sensors"]:
             if name not in sensors:
-                sensors[name] = SimProbe(self.plant.readings, extra.get(name, n), noise,
-                                         step=0.0, seed=40 + len(sensors))
+                sensors[name] = SimProbe(
+                    self.plant.readings,
+                    extra.get(name, n),
+                    noise,
+                    step=0.0,
+                    seed=40 + len(sensors),
+                )
         self.probes = sensors
         self.angles = angles
         self.actuators = actuators
-        self.hw = hal.Hardware(self.clock, actuators, angles, sensors, (), self.watchdog,
-                               fs_root)
+        self.hw = hal.Hardware(self.clock, actuators, angles, sensors, (), self.watchdog, fs_root)
 
     def run(self, app, duration_ms, max_step_ms=1000):
         """Advance app and plant together for duration_ms of simulated time."""

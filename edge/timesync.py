@@ -24,8 +24,7 @@ class TimeSync:
     drift_limit_s: drift that makes an event
     """
 
-    def __init__(self, clock, ntp_time_s, set_time_s, period_s=3600, retry_s=60,
-                 drift_limit_s=2):
+    def __init__(self, clock, ntp_time_s, set_time_s, period_s=3600, retry_s=60, drift_limit_s=2):
         self.clock = clock
         self._ntp = ntp_time_s
         self._set = set_time_s
@@ -59,11 +58,19 @@ class TimeSync:
         self.last_drift_s = drift_s
         self._due_ms = self.clock.ticks_add(self.clock.ticks_ms(), self.period_ms)
         if first:
-            return {"event": "time_sync", "severity": "info", "value": drift_s,
-                    "detail": "clock set from NTP"}
+            return {
+                "event": "time_sync",
+                "severity": "info",
+                "value": drift_s,
+                "detail": "clock set from NTP",
+            }
         if abs(drift_s) > self.drift_limit_s:
-            return {"event": "time_sync", "severity": "warning", "value": drift_s,
-                    "detail": "clock drifted {} s since the last sync".format(drift_s)}
+            return {
+                "event": "time_sync",
+                "severity": "warning",
+                "value": drift_s,
+                "detail": "clock drifted {} s since the last sync".format(drift_s),
+            }
         return None
 
 

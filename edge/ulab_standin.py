@@ -168,7 +168,6 @@ def array(values, dtype=_FLOAT):
     return ndarray(_array("d", [x for x in data]))
 
 
-
 def zeros(n, dtype=_FLOAT):
     return ndarray(_array("d", [0.0] * n), dtype)
 

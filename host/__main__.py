@@ -1,5 +1,5 @@
 """`python -m host` is the same as the `evenheat` command."""
 
-from host.cli import main
+from host.cli.main import main
 
 raise SystemExit(main())

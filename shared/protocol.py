@@ -172,7 +172,12 @@ _ACK = (
     ("reason", _STR, False, 0, MAX_TEXT_LEN),
 )
 SCHEMAS = {
-    TELE: _TELE, STATE: _STATE, EVENT: _EVENT, TARGETS: _TARGETS, CONFIG: _CONFIG, ACK: _ACK
+    TELE: _TELE,
+    STATE: _STATE,
+    EVENT: _EVENT,
+    TARGETS: _TARGETS,
+    CONFIG: _CONFIG,
+    ACK: _ACK,
 }
 
 

@@ -49,8 +49,12 @@ class SettleTimeout(RuntimeError):
     """A step did not settle: something published was never taken (names what and how many)."""
 
 
-def wait_for(what: str, done: Callable[[], bool], timeout_s: float = SETTLE_TIMEOUT_S,
-             detail: Callable[[], str] | None = None) -> None:
+def wait_for(
+    what: str,
+    done: Callable[[], bool],
+    timeout_s: float = SETTLE_TIMEOUT_S,
+    detail: Callable[[], str] | None = None,
+) -> None:
     """Poll ``done()`` until it holds; raise SettleTimeout naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     pause_s = 0.0002
@@ -153,8 +157,12 @@ class HostSide:
         """Publish retained desired targets with the unit's next version."""
         version = self.versions.get(unit, 0) + 1
         self.versions[unit] = version
-        msg = {"v": protocol.SCHEMA_VERSION, "version": version, "ts_s": int(now_s),
-               "targets": targets}
+        msg = {
+            "v": protocol.SCHEMA_VERSION,
+            "version": version,
+            "ts_s": int(now_s),
+            "targets": targets,
+        }
         topic = protocol.topic(self.site, unit, protocol.TARGETS)
         payload = protocol.encode(protocol.TARGETS, msg)
         self.last_published[topic] = payload
@@ -192,9 +200,17 @@ class BrokerPlant:
     timeouts are judged in simulated time.
     """
 
-    def __init__(self, scn: Scenario, broker_host: str, broker_port: int, client_class: type,
-                 root: str, site: str = "sim", speedup: float | None = None,
-                 link_period_ms: int = 10_000):
+    def __init__(
+        self,
+        scn: Scenario,
+        broker_host: str,
+        broker_port: int,
+        client_class: type,
+        root: str,
+        site: str = "sim",
+        speedup: float | None = None,
+        link_period_ms: int = 10_000,
+    ):
         self.scn = scn
         self.speedup = speedup
         self.clients: list[Any] = []  # every client the boards' links made, in order
@@ -208,15 +224,28 @@ class BrokerPlant:
         self.net = scn.estate.network
         self.boards, self.hh_idx = make_boards(scn, root)
         rng = random.Random(scn.seed)
-        self.meter = HeatMeter(len(self.net.entrances), scn.devices,
-                               np.random.default_rng([scn.seed, 11]))
+        self.meter = HeatMeter(
+            len(self.net.entrances), scn.devices, np.random.default_rng([scn.seed, 11])
+        )
         self.links = []
         for b in self.boards:
-            unit_cfg = {"site": site, "unit": b.unit, "broker": f"{broker_host}:{broker_port}",
-                        "socket_timeout_s": 2, "keepalive_s": 60, "boot_spread_s": 0}
-            self.links.append(ConnectedBoard(b.app, unit_cfg, client_class=client,
-                                             rand=rng.random,
-                                             link_period_ms=link_period_ms))
+            unit_cfg = {
+                "site": site,
+                "unit": b.unit,
+                "broker": f"{broker_host}:{broker_port}",
+                "socket_timeout_s": 2,
+                "keepalive_s": 60,
+                "boot_spread_s": 0,
+            }
+            self.links.append(
+                ConnectedBoard(
+                    b.app,
+                    unit_cfg,
+                    client_class=client,
+                    rand=rng.random,
+                    link_period_ms=link_period_ms,
+                )
+            )
         self.ent_open = np.array([e.valve.opening for e in self.net.entrances])
         self.hh_open = np.array([h.valve.opening if h.valve else 1.0 for h in self.net.households])
         self.steps = 0
@@ -262,12 +291,18 @@ class BrokerPlant:
         """The event-driven clock: return once the host has taken every message the boards
         published, has run its periodic work at this step's time, and all it published is on
         the boards' sockets (raise SettleTimeout naming what never came)."""
-        wait_for("the host to take the boards' messages",
-                 lambda: host.processed() >= self.published(), timeout_s,
-                 lambda: f"{host.processed()} of {self.published()}")
+        wait_for(
+            "the host to take the boards' messages",
+            lambda: host.processed() >= self.published(),
+            timeout_s,
+            lambda: f"{host.processed()} of {self.published()}",
+        )
         host.tick(self.clock(), timeout_s)
-        wait_for("the boards to receive the host's messages",
-                 lambda: self._received(host.published()), timeout_s)
+        wait_for(
+            "the boards to receive the host's messages",
+            lambda: self._received(host.published()),
+            timeout_s,
+        )
 
     def meter_flows(self) -> dict[str, float]:
         """Each entrance heat meter's flow reading (m3/h) at the last step."""
@@ -304,7 +339,10 @@ def run_over_broker(
         run.close()
         host.close()
     return BrokerRunResult(
-        uplink_counts=dict(host.counts), acks=host.acks, targets_sent=host.sent,
+        uplink_counts=dict(host.counts),
+        acks=host.acks,
+        targets_sent=host.sent,
         targets_version={b.unit: b.app.targets_version for b in run.boards},
-        t_room_c=run.plant.state.t_air_c.copy(), wall_s=time.perf_counter() - t0,
+        t_room_c=run.plant.state.t_air_c.copy(),
+        wall_s=time.perf_counter() - t0,
     )

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from host.hydraulics.errors import HydraulicError
+from host.models.hydraulics.errors import HydraulicError
 from sim.scenario import CONTROLS, ScenarioError, load_scenario
 from sim.weather import WeatherError
 
@@ -30,9 +30,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:  # noqa: ANN401 - argp
     parser.add_argument("--scenario", required=True, help="scenario name or JSON file")
     parser.add_argument("--days", type=float, default=None, help="simulated days")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the file's)")
-    parser.add_argument("--control", choices=CONTROLS, default=None,
-                        help="none: valves as found; local: boards with fixed targets; "
-                             "equalise: boards plus the equalising host strategy")
+    parser.add_argument(
+        "--control",
+        choices=CONTROLS,
+        default=None,
+        help="none: valves as found; local: boards with fixed targets; "
+        "equalise: boards plus the equalising host strategy",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write summary and series here")
     parser.set_defaults(func=run_sim)
     return parser
@@ -61,10 +65,12 @@ _LINES = (
 
 def print_summary(s: dict[str, Any], out: TextIO) -> None:
     """The summary as aligned text."""
-    print(f"scenario {s['scenario']} seed {s['seed']}: {s['days']:g} days, control "
-          f"{s['control']}, {s['steps']} steps in {s['wall_s']:.1f} s "
-          f"({s['steps_per_s']:.0f} steps/s); metrics over the last {s['window_h']:.0f} h",
-          file=out)
+    print(
+        f"scenario {s['scenario']} seed {s['seed']}: {s['days']:g} days, control "
+        f"{s['control']}, {s['steps']} steps in {s['wall_s']:.1f} s "
+        f"({s['steps_per_s']:.0f} steps/s); metrics over the last {s['window_h']:.0f} h",
+        file=out,
+    )
     for label, key, fmt in _LINES:
         if key is None or fmt is None:
             value = f"{s['room_p5_c']:.1f} / {s['room_p50_c']:.1f} / {s['room_p95_c']:.1f} °C"

@@ -57,8 +57,9 @@ class FaultEpisode:
 class FaultSchedule:
     """Seeded fault episodes for ``n_probes`` probes over ``duration_s``."""
 
-    def __init__(self, n_probes: int, duration_s: float, spec: DeviceSpec,
-                 rng: np.random.Generator):
+    def __init__(
+        self, n_probes: int, duration_s: float, spec: DeviceSpec, rng: np.random.Generator
+    ):
         expected = spec.probe_faults_per_day * n_probes * duration_s / 86400.0
         n = int(rng.poisson(expected))
         self.episodes = [
@@ -75,9 +76,7 @@ class FaultSchedule:
     def active(self, time_s: float) -> dict[int, FaultEpisode]:
         """Episodes in force at ``time_s``, by probe index."""
         return {
-            e.probe: e
-            for e in self.episodes
-            if e.start_s <= time_s < e.start_s + e.duration_s
+            e.probe: e for e in self.episodes if e.start_s <= time_s < e.start_s + e.duration_s
         }
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.hydraulics.generate import _kvs_m3h, _pipe_diameter_mm, _required_head_m
-from host.hydraulics.network import (
+from host.models.hydraulics.generate import _kvs_m3h, _pipe_diameter_mm, _required_head_m
+from host.models.hydraulics.network import (
     Entrance,
     Household,
     Measurement,
@@ -35,7 +35,7 @@ from host.hydraulics.network import (
     Side,
     Station,
 )
-from host.hydraulics.valves import Characteristic, Valve
+from host.models.hydraulics.valves import Characteristic, Valve
 from sim import household as hh
 from sim import radiator
 from sim.radiator import water_capacity_w_k
@@ -114,8 +114,10 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
     service: list[tuple[str, str, str, float, float]] = []
     for b in range(spec.n_buildings):
         j = len(parent)
-        p = j - 1 if (j == 1 or rng.random() > spec.branch_probability) else int(
-            rng.integers(0, j)
+        p = (
+            j - 1
+            if (j == 1 or rng.random() > spec.branch_probability)
+            else int(rng.integers(0, j))
         )
         parent.append(p)
         elev.append(round(elev[p] + float(rng.normal(0.0, spec.elevation_sd_m)), 3))
@@ -139,9 +141,7 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
                     )
                     floors_of.append(f)
                     areas.append(round(float(rng.uniform(*spec.area_m2)), 1))
-                    households.append(
-                        Household(f"{eid}F{f}H{k}", eid, 1.0, None, f, None)
-                    )
+                    households.append(Household(f"{eid}F{f}H{k}", eid, 1.0, None, f, None))
             entrances.append(
                 Entrance(eid, bname, f"S{eid}", f"R{eid}", Valve(1.0), 1.0, None, n_f)
             )
@@ -227,14 +227,17 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
         pipes.append(Pipe(f"R-{pid}", Side.RETURN, f"R{b}", f"R{a}", None, ln, d, r))
 
     for j in range(1, len(parent)):
-        pipe_pair(f"M{j}", str(parent[j]), str(j), float(rng.uniform(*spec.main_length_m)),
-                  loads[j])
+        pipe_pair(
+            f"M{j}", str(parent[j]), str(j), float(rng.uniform(*spec.main_length_m)), loads[j]
+        )
     for s_id, up, down, length, _ in service:
         flow = ent_flow[s_id] if s_id in ent_flow else b_flow[s_id]
         pipe_pair(s_id, up, down, length, flow)
 
-    measurements = [Measurement(MeasurementKind.PRESSURE, "S0"),
-                    Measurement(MeasurementKind.PRESSURE, "R0")]
+    measurements = [
+        Measurement(MeasurementKind.PRESSURE, "S0"),
+        Measurement(MeasurementKind.PRESSURE, "R0"),
+    ]
     for e in ent_list:
         measurements += [
             Measurement(MeasurementKind.RETURN_TEMPERATURE, e.id),
@@ -243,11 +246,26 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
             Measurement(MeasurementKind.PRESSURE, e.return_node),
         ]
     total = float(sum(ent_flow.values()))
-    station = Station("ST", "S0", "R0", Pump((2.0 * total,), (200.0,), 1.0),
-                      spec.t_supply_design_c, spec.t_return_design_c, 250.0)
+    station = Station(
+        "ST",
+        "S0",
+        "R0",
+        Pump((2.0 * total,), (200.0,), 1.0),
+        spec.t_supply_design_c,
+        spec.t_return_design_c,
+        250.0,
+    )
     meta = {"generator": "sim.estate", "seed": seed}
-    net = Network(name, station, tuple(nodes), tuple(pipes), tuple(ent_list), tuple(hh_list),
-                  tuple(measurements), meta)
+    net = Network(
+        name,
+        station,
+        tuple(nodes),
+        tuple(pipes),
+        tuple(ent_list),
+        tuple(hh_list),
+        tuple(measurements),
+        meta,
+    )
     head_d = spec.pump_head_margin * _required_head_m(net)
     pump = Pump(
         (0.0, round(total, 4), round(2.0 * total, 4)),
@@ -255,6 +273,7 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
         1.0,
     )
     st = Station("ST", "S0", "R0", pump, spec.t_supply_design_c, spec.t_return_design_c, 250.0)
-    net = Network(name, st, net.nodes, net.pipes, net.entrances, net.households,
-                  net.measurements, meta)
+    net = Network(
+        name, st, net.nodes, net.pipes, net.entrances, net.households, net.measurements, meta
+    )
     return Estate(net, tuple(types), np.array(floors_of), area, params, q_nom, loss, spec)

@@ -2,13 +2,13 @@
 the pump's speed, reusing the symbolic work across steps.
 
 The topology never changes with openings (a closed valve is a large S, see
-host/hydraulics/valves.py), so the system is compiled and its fill-reducing ordering
+host/models/hydraulics/valves.py), so the system is compiled and its fill-reducing ordering
 computed once (``prepare``); each step only rewrites the S of the valve links and the pump
 coefficients and starts Newton from the last step's flows. A step whose openings and speed
 did not change reuses the last solution. ``cold=True`` compiles, prepares and starts from the
 cold start every step (the benchmark's peer; same answers).
 
-Valve laws are the vectorised form of host.hydraulics.valves (linear and equal-percentage
+Valve laws are the vectorised form of host.models.hydraulics.valves (linear and equal-percentage
 with the zero correction, Kv never below the closed leakage).
 """
 
@@ -18,13 +18,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from host.hydraulics.errors import NotConvergedError
-from host.hydraulics.network import Network, Pump
-from host.hydraulics.solver import Prepared, SolverOptions, prepare, regularising_flow_m3_s
-from host.hydraulics.solver import solve_system as _solve_system
-from host.hydraulics.system import HydraulicSystem, compile_network
-from host.hydraulics.units import G_M_S2, KPA_TO_PA, KV_REFERENCE_DP_KPA, M3H_TO_M3S, S_M3H_TO_SI
-from host.hydraulics.valves import CLOSED_KV_FRACTION, Characteristic
+from host.models.hydraulics.errors import NotConvergedError
+from host.models.hydraulics.network import Network, Pump
+from host.models.hydraulics.solver import Prepared, SolverOptions, prepare, regularising_flow_m3_s
+from host.models.hydraulics.solver import solve_system as _solve_system
+from host.models.hydraulics.system import HydraulicSystem, compile_network
+from host.models.hydraulics.units import (
+    G_M_S2,
+    KPA_TO_PA,
+    KV_REFERENCE_DP_KPA,
+    M3H_TO_M3S,
+    S_M3H_TO_SI,
+)
+from host.models.hydraulics.valves import CLOSED_KV_FRACTION, Characteristic
 
 #: Openings closer than this (fraction) to the last solved ones count as unchanged.
 OPENING_TOLERANCE = 1e-4

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from host.strategy.equalise import StrategySettings, ValveReading, balance_station
+from host.control.strategy.equalise import StrategySettings, ValveReading, balance_station
 
 Targets = dict[str, dict[str, dict[str, Any]]]  # unit -> valve id -> {"t_return_c", ...}
 
@@ -31,27 +31,35 @@ class HostStrategy(Protocol):
     period_s: float
 
     def decide(
-        self, now_s: float, records: Mapping[str, dict[str, Any]],
+        self,
+        now_s: float,
+        records: Mapping[str, dict[str, Any]],
         meter_flow_m3h: Mapping[str, float],
     ) -> HostDecision: ...
 
 
 class EqualiseStrategy:
-    """host.strategy.equalise on the boards' telemetry: entrance returns equalised across the
-    station (weighted by heat-meter flow), household returns within each entrance, with a
-    household-type offset (exposed flats get a lower target relative to their neighbours;
+    """host.control.strategy.equalise on the boards' telemetry: entrance returns equalised
+    across the station (weighted by heat-meter flow), household returns within each entrance,
+    with a household-type offset (exposed flats get a lower target relative to their neighbours;
     the strategy centres offsets per group and trims the level on the valves' openings)."""
 
-    def __init__(self, household_offset_c: Mapping[str, float] | None = None,
-                 period_s: float = 900.0, settings: StrategySettings | None = None,
-                 household_types: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        household_offset_c: Mapping[str, float] | None = None,
+        period_s: float = 900.0,
+        settings: StrategySettings | None = None,
+        household_types: Mapping[str, str] | None = None,
+    ):
         self.period_s = period_s
         self.settings = settings or StrategySettings()
         self.offsets = dict(household_offset_c or {})
         self.types = dict(household_types or {})
 
     def decide(
-        self, now_s: float, records: Mapping[str, dict[str, Any]],
+        self,
+        now_s: float,
+        records: Mapping[str, dict[str, Any]],
         meter_flow_m3h: Mapping[str, float],
     ) -> HostDecision:
         entrances: list[ValveReading] = []

@@ -158,7 +158,10 @@ def step(
 
 
 def steady_state(
-    params: HouseholdParams, t_out_c: float, q_radiator_w: np.ndarray, q_gain_w: np.ndarray,
+    params: HouseholdParams,
+    t_out_c: float,
+    q_radiator_w: np.ndarray,
+    q_gain_w: np.ndarray,
     window_open: np.ndarray | None = None,
 ) -> HouseholdState:
     """The equilibrium the model settles to under constant inputs (windows as given)."""

@@ -129,12 +129,14 @@ def convergence(series: Any, hours: tuple[float, ...]) -> list[dict[str, float]]
         k = min(max(k, 0), len(t) - 1)
         room = series.t_room_c[k].astype(float)
         ret = series.t_return_entrance_c[k]
-        out.append({
-            "hour": float(t[k]) / 3600.0,
-            "deviation_c": return_deviation_c(ret, series.entrance_flow_m3h[k]),
-            "spread_c": float(np.ptp(ret)),
-            "share_below_18": float(np.mean(room < T_COLD_C)),
-            "room_min_c": float(np.min(room)),
-            "room_mean_c": float(np.mean(room)),
-        })
+        out.append(
+            {
+                "hour": float(t[k]) / 3600.0,
+                "deviation_c": return_deviation_c(ret, series.entrance_flow_m3h[k]),
+                "spread_c": float(np.ptp(ret)),
+                "share_below_18": float(np.mean(room < T_COLD_C)),
+                "room_min_c": float(np.min(room)),
+                "room_mean_c": float(np.mean(room)),
+            }
+        )
     return out

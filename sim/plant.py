@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.hydraulics.generate import _pipe_diameter_mm
+from host.models.hydraulics.generate import _pipe_diameter_mm
 from sim import household as hh
 from sim import radiator
 from sim.estate import Estate
@@ -119,17 +119,20 @@ class Plant:
         """Rooms at the steady state of the first hour's conditions with the first flows."""
         t_out = float(self.weather.at(0.0))
         ts = self.station.supply_c(t_out)
-        fl = self.flows.solve(np.ones(self.n_e) * self._ent_open0(), self._hh_open0(),
-                              self.pump_speed)
+        fl = self.flows.solve(
+            np.ones(self.n_e) * self._ent_open0(), self._hh_open0(), self.pump_speed
+        )
         g = fl.household_flow_m3h
         state = hh.HouseholdState.uniform(self.n_h, 20.0)
         gains = hh.gains_w(self.params, 0.0)
         for _ in range(30):
             _, q = radiator.solve_return_fast(g, ts, state.t_air_c, self.estate.q_nominal_w)
             new = hh.steady_state(self.params, t_out, q, gains)
-            state = hh.HouseholdState(0.5 * (state.t_air_c + new.t_air_c),
-                                      0.5 * (state.t_mass_c + new.t_mass_c),
-                                      np.zeros(self.n_h, dtype=bool))
+            state = hh.HouseholdState(
+                0.5 * (state.t_air_c + new.t_air_c),
+                0.5 * (state.t_mass_c + new.t_mass_c),
+                np.zeros(self.n_h, dtype=bool),
+            )
         return state
 
     def _ent_open0(self) -> np.ndarray:
@@ -190,8 +193,19 @@ class Plant:
         gc_e = radiator.water_capacity_w_k(g_e)
         loss_w = float(np.sum(gc_e * (sent - ts_e)) + np.sum(gc_e * (back - arrive)))
         return PlantOutputs(
-            self.time_s, t_out, ts_station, tr_station, speed, fl, ts_e, tr_e, tr_h,
-            self.state.t_air_c, q_rad, self.state.window_open, loss_w,
+            self.time_s,
+            t_out,
+            ts_station,
+            tr_station,
+            speed,
+            fl,
+            ts_e,
+            tr_e,
+            tr_h,
+            self.state.t_air_c,
+            q_rad,
+            self.state.window_open,
+            loss_w,
         )
 
     def step(self, ent_open: np.ndarray, hh_open: np.ndarray) -> PlantOutputs:
@@ -214,8 +228,11 @@ class Plant:
         old = self.state
         new = hh.step(p, old, dt, out.t_out_c, out.q_radiator_w, gains)
         window_w = p.h_window_w_k * new.window_open * (new.t_air_c - out.t_out_c)
-        loss_w = (p.h_vent_w_k * (new.t_air_c - out.t_out_c) + window_w
-                  + p.h_env_w_k * (new.t_mass_c - out.t_out_c))
+        loss_w = (
+            p.h_vent_w_k * (new.t_air_c - out.t_out_c)
+            + window_w
+            + p.h_env_w_k * (new.t_mass_c - out.t_out_c)
+        )
         led.flat_loss_j += float(loss_w.sum()) * dt
         led.window_loss_j += float(window_w.sum()) * dt
         led.flat_storage_j += float(

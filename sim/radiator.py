@@ -45,8 +45,11 @@ def nominal_for_design_w(q_design_w, t_supply_c, t_return_c, t_room_c, exponent=
 
 def water_capacity_w_k(flow_m3h) -> np.ndarray:
     """Heat capacity rate G*c of a water flow, W/K."""
-    return np.asarray(flow_m3h, dtype=float) * RHO_WATER_50C_KG_M3 / SECONDS_PER_HOUR * (
-        CP_WATER_J_KG_K
+    return (
+        np.asarray(flow_m3h, dtype=float)
+        * RHO_WATER_50C_KG_M3
+        / SECONDS_PER_HOUR
+        * (CP_WATER_J_KG_K)
     )
 
 
@@ -81,8 +84,9 @@ def solve_return(
     return t_return, heat
 
 
-def solve_return_fast(flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT,
-                      iterations=12):
+def solve_return_fast(
+    flow_m3h, t_supply_c, t_room_c, q_nominal_w, exponent=EXPONENT, iterations=12
+):
     """Same answer as :func:`solve_return` by Newton's method in a log variable (the
     simulator's hot path, about 5x faster).
 

@@ -37,8 +37,13 @@ from sim.virtual_board import EPOCH_S, VirtualBoard
 #: Higher, not lower: with the same supply and radiators sized by floor area, a flat that loses
 #: more heat needs a warmer radiator for the same room, i.e. more flow and a warmer return.
 #: Sized on the typical estate's physics (docs/simulator.md, "Household-type offsets").
-TYPE_OFFSET_C = {"ground": 4.0, "gable": 7.0, "unheated_neighbours": 8.0, "top": 10.0,
-                 "top_gable": 14.0}
+TYPE_OFFSET_C = {
+    "ground": 4.0,
+    "gable": 7.0,
+    "unheated_neighbours": 8.0,
+    "top": 10.0,
+    "top_gable": 14.0,
+}
 _MAX_BOARD_VALVES = 33
 
 
@@ -63,13 +68,31 @@ class Series:
 
     @classmethod
     def empty(cls, n: int, n_e: int, n_h: int) -> Series:
-        one = {k: np.zeros(n) for k in ("time_s", "t_out_c", "t_supply_station_c",
-                                        "t_return_station_c", "pump_flow_m3h", "pump_head_m",
-                                        "pump_speed")}
-        hh = {k: np.zeros((n, n_h), dtype=np.float32) for k in (
-            "t_room_c", "t_return_household_c", "household_flow_m3h", "household_opening")}
-        ent = {k: np.zeros((n, n_e), dtype=np.float32) for k in (
-            "t_return_entrance_c", "entrance_flow_m3h", "entrance_opening")}
+        one = {
+            k: np.zeros(n)
+            for k in (
+                "time_s",
+                "t_out_c",
+                "t_supply_station_c",
+                "t_return_station_c",
+                "pump_flow_m3h",
+                "pump_head_m",
+                "pump_speed",
+            )
+        }
+        hh = {
+            k: np.zeros((n, n_h), dtype=np.float32)
+            for k in (
+                "t_room_c",
+                "t_return_household_c",
+                "household_flow_m3h",
+                "household_opening",
+            )
+        }
+        ent = {
+            k: np.zeros((n, n_e), dtype=np.float32)
+            for k in ("t_return_entrance_c", "entrance_flow_m3h", "entrance_opening")
+        }
         return cls(**one, **hh, **ent)
 
     def put(self, i: int, out: PlantOutputs, ent_open: np.ndarray, hh_open: np.ndarray) -> None:
@@ -114,9 +137,14 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """Metrics, balance and run figures as one flat dict (JSON-ready)."""
         return {
-            "scenario": self.scenario, "seed": self.seed, "days": self.days,
-            "control": self.control, **self.metrics, **self.balance,
-            "wall_s": self.wall_s, "steps": self.steps,
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "days": self.days,
+            "control": self.control,
+            **self.metrics,
+            **self.balance,
+            "wall_s": self.wall_s,
+            "steps": self.steps,
             "steps_per_s": self.steps / max(self.wall_s, 1e-9),
             "hydraulic_solves": self.hydraulic_solves,
             "hydraulic_iterations": self.hydraulic_iterations,
@@ -142,18 +170,33 @@ def make_boards(scn: Scenario, root: str) -> tuple[list[VirtualBoard], list[np.n
         targets.update({vid: bs.household_target_c for vid in ids[1:]})
         folder = Path(root) / e.id
         folder.mkdir(parents=True, exist_ok=True)
-        boards.append(VirtualBoard(
-            e.id, ids, scn.devices, rng, str(folder) + "/", bs.initial_opening_pct, targets,
-            bs.sample_period_ms, bs.failsafe_opening_pct, bs.config or None,
-            phase_ms=int(rng.integers(0, period_ms)),
-        ))
+        boards.append(
+            VirtualBoard(
+                e.id,
+                ids,
+                scn.devices,
+                rng,
+                str(folder) + "/",
+                bs.initial_opening_pct,
+                targets,
+                bs.sample_period_ms,
+                bs.failsafe_opening_pct,
+                bs.config or None,
+                phase_ms=int(rng.integers(0, period_ms)),
+            )
+        )
         idx.append(np.array(mine, dtype=np.int64))
     return boards, idx
 
 
 def step_boards(
-    boards: list[VirtualBoard], hh_idx: list[np.ndarray], out: PlantOutputs, end_ms: int,
-    ent_open: np.ndarray, hh_open: np.ndarray, faults: list[FaultSchedule] | None = None,
+    boards: list[VirtualBoard],
+    hh_idx: list[np.ndarray],
+    out: PlantOutputs,
+    end_ms: int,
+    ent_open: np.ndarray,
+    hh_open: np.ndarray,
+    faults: list[FaultSchedule] | None = None,
 ) -> None:
     """Show every board the plant's state, run it to ``end_ms``, read its valves back into
     ``ent_open`` / ``hh_open`` (in place)."""
@@ -161,8 +204,12 @@ def step_boards(
     for i, b in enumerate(boards):
         hi = hh_idx[i]
         t_ret = np.concatenate(([out.t_return_entrance_c[i]], out.t_return_household_c[hi]))
-        b.set_readings(t_ret, out.t_supply_entrance_c[i], fl.entrance_p_supply_kpa[i],
-                       fl.entrance_p_return_kpa[i])
+        b.set_readings(
+            t_ret,
+            out.t_supply_entrance_c[i],
+            fl.entrance_p_supply_kpa[i],
+            fl.entrance_p_return_kpa[i],
+        )
         if faults is not None:
             b.apply_faults(faults[i].active(out.time_s))
         b.run_until(end_ms)
@@ -183,8 +230,11 @@ def run(
     net = scn.estate.network
     dt = scn.dt_s
     n_steps = int(round(scn.days * 86400.0 / dt))
-    warm = (86400.0 if scn.days > 1.5 else 0.25 * scn.days * 86400.0) if warmup_s is None else (
-        warmup_s)
+    warm = (
+        (86400.0 if scn.days > 1.5 else 0.25 * scn.days * 86400.0)
+        if warmup_s is None
+        else (warmup_s)
+    )
     plant = Plant(scn.estate, scn.weather, scn.station, dt, cold_hydraulics)
     n_e, n_h = plant.n_e, plant.n_h
     ent_open = np.array([e.valve.opening for e in net.entrances])
@@ -247,9 +297,17 @@ def run(
         for name in b.app.events.names():
             events[name] = events.get(name, 0) + 1
     return RunResult(
-        scenario=scn.name, seed=scn.seed, days=scn.days, control=control, series=series,
-        metrics=acc.summary(plant.ledger), ledger=plant.ledger,
-        balance=energy_balance(plant.ledger), wall_s=time.perf_counter() - t0,
-        steps=n_steps, hydraulic_solves=plant.flows.solves,
-        hydraulic_iterations=plant.flows.iterations, board_events=events,
+        scenario=scn.name,
+        seed=scn.seed,
+        days=scn.days,
+        control=control,
+        series=series,
+        metrics=acc.summary(plant.ledger),
+        ledger=plant.ledger,
+        balance=energy_balance(plant.ledger),
+        wall_s=time.perf_counter() - t0,
+        steps=n_steps,
+        hydraulic_solves=plant.flows.solves,
+        hydraulic_iterations=plant.flows.iterations,
+        board_events=events,
     )

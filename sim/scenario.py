@@ -102,12 +102,26 @@ def load_scenario(
 
 
 def build_scenario(
-    doc: dict[str, Any], seed: int | None = None, days: float | None = None,
-    where: str = "scenario", base: Path | None = None,
+    doc: dict[str, Any],
+    seed: int | None = None,
+    days: float | None = None,
+    where: str = "scenario",
+    base: Path | None = None,
 ) -> Scenario:
     """Build a scenario from its decoded document."""
-    top = {"name", "seed", "days", "dt_s", "estate", "station", "weather", "devices", "boards",
-           "control", "description"}
+    top = {
+        "name",
+        "seed",
+        "days",
+        "dt_s",
+        "estate",
+        "station",
+        "weather",
+        "devices",
+        "boards",
+        "control",
+        "description",
+    }
     unknown = sorted(set(doc) - top)
     if unknown:
         raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}")
@@ -139,20 +153,32 @@ def build_scenario(
     )
     estate = replace(estate, network=net)
     weather = _weather(doc.get("weather", {}), days, seed, f"{where}.weather", base)
-    return Scenario(str(doc.get("name", "scenario")), seed, days, dt_s, control, estate,
-                    weather, station, devices, boards)
+    return Scenario(
+        str(doc.get("name", "scenario")),
+        seed,
+        days,
+        dt_s,
+        control,
+        estate,
+        weather,
+        station,
+        devices,
+        boards,
+    )
 
 
-def _weather(spec: dict[str, Any], days: float, seed: int, where: str,
-             base: Path | None) -> Weather:
+def _weather(
+    spec: dict[str, Any], days: float, seed: int, where: str, base: Path | None
+) -> Weather:
     if "csv" in spec:
         path = Path(spec["csv"])
         if not path.is_absolute() and base is not None:
             path = base / path
         w = load_csv(path)
         if w.duration_s < days * 86400.0:
-            raise ScenarioError(f"{where}: the file covers {w.duration_s / 86400:.1f} days, "
-                                f"the run {days} days")
+            raise ScenarioError(
+                f"{where}: the file covers {w.duration_s / 86400:.1f} days, the run {days} days"
+            )
         return w
     kw = spec.get("synthetic", {})
     try:

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from host.hydraulics.network import Network, Side
+from host.models.hydraulics.network import Network, Side
 from shared.units import CP_WATER_J_KG_K, RHO_WATER_50C_KG_M3
 
 #: Longest delay kept (s): anything slower is stagnant water for our purposes.
@@ -56,8 +56,15 @@ def path_matrices(network: Network) -> tuple[np.ndarray, np.ndarray]:
     return ps, pr
 
 
-def _walk(network: Network, node: str, goal: str, step: dict[str, int], next_end: str,
-          row: np.ndarray, entrance: str) -> None:
+def _walk(
+    network: Network,
+    node: str,
+    goal: str,
+    step: dict[str, int],
+    next_end: str,
+    row: np.ndarray,
+    entrance: str,
+) -> None:
     """Mark in ``row`` the pipes from ``node`` to ``goal`` following ``step``."""
     for _ in range(len(network.pipes) + 1):
         if node == goal:

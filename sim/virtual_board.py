@@ -39,13 +39,15 @@ EPOCH_S = 1_795_305_600
 
 
 def board_definition(
-    valve_ids: list[str], spec: DeviceSpec, sample_period_ms: int,
-    targets_c: dict[str, float], failsafe_opening_pct: float,
+    valve_ids: list[str],
+    spec: DeviceSpec,
+    sample_period_ms: int,
+    targets_c: dict[str, float],
+    failsafe_opening_pct: float,
 ) -> dict[str, Any]:
     """A validated simulated board definition for these valves (first: the entrance):
     edge.simhw's `sim_board_def` with our valve ids, probe names, sample period and targets."""
-    board = sim_board_def(len(valve_ids), spec.stroke_s, spec.backlash_pct,
-                          failsafe_opening_pct)
+    board = sim_board_def(len(valve_ids), spec.stroke_s, spec.backlash_pct, failsafe_opening_pct)
     for valve, vid in zip(board["valves"], valve_ids, strict=True):
         board["sensors"]["t_" + vid] = board["sensors"].pop(valve["return_probe"])
         valve["id"] = vid
@@ -76,8 +78,9 @@ class VirtualBoard:
         self.valve_ids = valve_ids
         n = len(valve_ids)
         self.clock = ManualClock(0, EPOCH_S)
-        self.board = board_definition(valve_ids, spec, sample_period_ms, targets_c,
-                                      failsafe_opening_pct)
+        self.board = board_definition(
+            valve_ids, spec, sample_period_ms, targets_c, failsafe_opening_pct
+        )
         self.readings = [40.0] * n + [60.0, 400.0, 300.0]
         self.valves = [SimValve(spec.stroke_s, spec.backlash_pct, start_pct) for _ in valve_ids]
         seeds = rng.integers(1, 2**30, 2 * n + 3)
@@ -88,18 +91,39 @@ class VirtualBoard:
         self.probes: list[SimProbe] = []
         for i, vid in enumerate(valve_ids):
             actuators[vid] = SimActuator(self.valves[i])
-            angles[vid] = SimAngle(self.valves[i], 20.0, 110.0, spec.angle_noise_deg,
-                                   int(seeds[i]))
-            self.probes.append(SimProbe(self.readings, i, spec.probe_noise_c, float(bias[i]),
-                                        spec.probe_step_c, int(seeds[n + i])))
+            angles[vid] = SimAngle(
+                self.valves[i], 20.0, 110.0, spec.angle_noise_deg, int(seeds[i])
+            )
+            self.probes.append(
+                SimProbe(
+                    self.readings,
+                    i,
+                    spec.probe_noise_c,
+                    float(bias[i]),
+                    spec.probe_step_c,
+                    int(seeds[n + i]),
+                )
+            )
         sensors: dict[str, hal.Sensor] = {
             "t_" + vid: p for vid, p in zip(valve_ids, self.probes, strict=True)
         }
-        sensors["t_supply"] = SimProbe(self.readings, n, spec.probe_noise_c, float(bias[n]),
-                                       spec.probe_step_c, int(seeds[2 * n]))
+        sensors["t_supply"] = SimProbe(
+            self.readings,
+            n,
+            spec.probe_noise_c,
+            float(bias[n]),
+            spec.probe_step_c,
+            int(seeds[2 * n]),
+        )
         for k, name in enumerate(("p_supply", "p_return")):
-            sensors[name] = SimProbe(self.readings, n + 1 + k, spec.pressure_noise_kpa,
-                                     float(p_bias[k]), 0.0, int(seeds[2 * n + 1 + k]))
+            sensors[name] = SimProbe(
+                self.readings,
+                n + 1 + k,
+                spec.pressure_noise_kpa,
+                float(p_bias[k]),
+                0.0,
+                int(seeds[2 * n + 1 + k]),
+            )
         hw = hal.Hardware(self.clock, actuators, angles, sensors, (), None, fs_root)
         self.app = App(self.board, hw)
         self.app.state_every = 12  # PI state to "flash" hourly: the simulator's files are scratch
@@ -146,7 +170,10 @@ class VirtualBoard:
             self.on_record(self.unit, rec)
 
     def set_readings(
-        self, t_return_c: np.ndarray, t_supply_c: float, p_supply_kpa: float,
+        self,
+        t_return_c: np.ndarray,
+        t_supply_c: float,
+        p_supply_kpa: float,
         p_return_kpa: float,
     ) -> None:
         """What the board's probes and transducers see until the next call (true values)."""

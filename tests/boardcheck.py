@@ -74,13 +74,15 @@ def mypy_board(paths: list[Path]) -> tuple[list[str], str]:
     typeshed, stubs = _stub_dirs()
     cmd = [
         _bin("mypy"),
-        "--custom-typeshed-dir", str(typeshed),
+        "--custom-typeshed-dir",
+        str(typeshed),
         "--no-site-packages",
         "--follow-imports=silent",
         "--check-untyped-defs",
         "--no-error-summary",
         "--show-error-codes",
-        "--cache-dir", str(stubs / ".mypy_cache"),
+        "--cache-dir",
+        str(stubs / ".mypy_cache"),
         *(str(p) for p in paths),
     ]
     env = {"MYPYPATH": f"{stubs}:{ROOT}", "PATH": "/usr/bin:/bin"}

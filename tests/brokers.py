@@ -1,7 +1,7 @@
 """A real Mosquitto broker for tests, started on a free loopback port.
 
 Never a mock: the tests speak MQTT to the same broker the estates run, started by the same
-code as `evenheat run` starts its own (host/broker.py). A missing binary fails the run.
+code as `evenheat run` starts its own (sim/mosquitto.py). A missing binary fails the run.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from host.broker import Mosquitto, free_port, mosquitto_binary, wait_for_port
+from sim.mosquitto import Mosquitto, free_port, mosquitto_binary, wait_for_port
 
 __all__ = ["Mosquitto", "free_port", "mosquitto_binary", "start_mosquitto", "wait_for_port"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from host.broker import free_port
-from host.demo import SITE, Demo, truth
+from sim.demo import SITE, Demo, truth
+from sim.mosquitto import free_port
 from sim.runner import run
 
 pytestmark = pytest.mark.slow
@@ -46,8 +46,14 @@ class Day:
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory) -> Day:
-    demo = Demo("compact", days=1.0, speedup=None, mqtt_port=free_port(), api_port=None,
-                workdir=tmp_path_factory.mktemp("day") / "demo")  # fmt: skip
+    demo = Demo(
+        "compact",
+        days=1.0,
+        speedup=None,
+        mqtt_port=free_port(),
+        api_port=None,
+        workdir=tmp_path_factory.mktemp("day") / "demo",
+    )
     demo.start()
     hh = demo.scn.estate.network.households[5]
     unit, valve = hh.entrance, hh.id.removeprefix(hh.entrance)
@@ -72,8 +78,9 @@ def day(tmp_path_factory) -> Day:
         # boards stop with the simulation
         issued, applied = store.fetch_one(
             "SELECT COUNT(*), SUM(CASE WHEN status = 'applied' THEN 1 ELSE 0 END) FROM desired"
-            " WHERE issued_s < ?", (demo.run.clock() - 1800,),
-        )  # fmt: skip
+            " WHERE issued_s < ?",
+            (demo.run.clock() - 1800,),
+        )
         runs = store.fetch_one("SELECT COUNT(DISTINCT run_id) FROM decisions")[0]
         refused = demo.service.ingest.metrics.refused_total()
         decisions = demo.service.balancer.decisions(demo.station, at[1], limit=100_000)
@@ -94,8 +101,7 @@ def test_a_day_of_closed_loop_balancing_over_mosquitto(day):
         print(f"{h['hour']:5.1f} h spread {h['spread_k']:5.2f} K, coldest {h['room_min_c']:5.2f}")
     end = day.hours[-1]
     peer = run(replace(day.demo.scn, control="none"), record_every_s=3600.0).series
-    unbalanced = truth(peer.t_return_entrance_c[-1], peer.entrance_flow_m3h[-1],
-                       peer.t_room_c[-1])  # fmt: skip
+    unbalanced = truth(peer.t_return_entrance_c[-1], peer.entrance_flow_m3h[-1], peer.t_room_c[-1])
     assert unbalanced["spread_k"] > 3.0  # the estate starts (and stays) out of balance
     assert day.hours[0]["spread_k"] > 3.0
     assert end["spread_k"] < 1.0, [round(h["spread_k"], 2) for h in day.hours]

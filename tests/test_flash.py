@@ -28,13 +28,30 @@ STEPS = ("check", "tools", "firmware", "build", "umqtt", "copy", "config", "veri
 
 
 def flash(*args, env=None, stdin=subprocess.DEVNULL):
-    return subprocess.run(["bash", "flash.sh", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300, env=env, stdin=stdin)
+    return subprocess.run(
+        ["bash", "flash.sh", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=env,
+        stdin=stdin,
+    )
 
 
 def args_for(board, port="/dev/ttyUSB0", *extra):
-    out = ["--board", board, "--port", port, "--site", "estate-7", "--unit", "b12-e2",
-           "--broker", "10.20.0.5:1883"]
+    out = [
+        "--board",
+        board,
+        "--port",
+        port,
+        "--site",
+        "estate-7",
+        "--unit",
+        "b12-e2",
+        "--broker",
+        "10.20.0.5:1883",
+    ]
     if board in WIFI_BOARDS:
         out += ["--wifi", "HeatNet"]
     return out + list(extra)
@@ -54,15 +71,19 @@ def test_build_bundle_runs_on_micropython(tmp_path):
     script.write_text(
         "from shared import protocol as p\n"
         "from edge import connected, modbus, outbox\n"
-        "print(p.decode(p.STATE, b'{\"v\":1,\"status\":\"online\"}')['status'])\n"
+        'print(p.decode(p.STATE, b\'{"v":1,"status":"online"}\')[\'status\'])\n'
         "print(p.__file__)\n"
         "print(modbus.crc16(b'\\x01\\x03\\x00\\x00\\x00\\x0a\\xc5\\xcd'))\n"
     )
     # Only the bundle on the path: no source tree to fall back on.
     env = dict(os.environ, MICROPYPATH=f".frozen:{lib}")
     run = subprocess.run(
-        [micropython_binary(), str(script)], capture_output=True, text=True, env=env,
-        cwd=tmp_path, timeout=60,
+        [micropython_binary(), str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.split()
@@ -84,13 +105,17 @@ def test_dry_run_prints_every_step_for_every_board_without_tools(board):
 
 
 def test_dry_run_names_the_flashing_method_per_port():
-    esp = flash(*args_for("esp32-devkit", "/dev/ttyUSB0", "--firmware", "fw.bin"), "--dry-run",
-                env=NO_TOOLS_ENV)
+    esp = flash(
+        *args_for("esp32-devkit", "/dev/ttyUSB0", "--firmware", "fw.bin"),
+        "--dry-run",
+        env=NO_TOOLS_ENV,
+    )
     assert esp.returncode == 0, esp.stderr
     assert "esptool --chip esp32 --port /dev/ttyUSB0" in esp.stdout
     assert "write_flash -z 0x1000 fw.bin" in esp.stdout
-    rp2 = flash(*args_for("pico-w", "/dev/ttyACM0", "--firmware", "fw.uf2"), "--dry-run",
-                env=NO_TOOLS_ENV)
+    rp2 = flash(
+        *args_for("pico-w", "/dev/ttyACM0", "--firmware", "fw.uf2"), "--dry-run", env=NO_TOOLS_ENV
+    )
     assert rp2.returncode == 0, rp2.stderr
     assert "BOOTSEL" in rp2.stdout and "cp fw.uf2" in rp2.stdout
 
@@ -103,13 +128,18 @@ def test_dry_run_names_the_flashing_method_per_port():
         (("--frobnicate",), "unknown argument '--frobnicate'"),
         (args_for("olimex-esp32-poe")[:-2], "missing: --broker"),
         (args_for("no-such-board"), "no board definition boards/no-such-board.json"),
-        (args_for("olimex-esp32-poe")[:4] + ["--site", "estate 7", "--unit", "u", "--broker",
-                                            "h:1883"], "--site 'estate 7'"),
+        (
+            args_for("olimex-esp32-poe")[:4]
+            + ["--site", "estate 7", "--unit", "u", "--broker", "h:1883"],
+            "--site 'estate 7'",
+        ),
         (args_for("olimex-esp32-poe")[:-2] + ["--broker", "h:99999"], "port 1-65535"),
         (args_for("pico-w")[:-2], "--wifi SSID is required"),
         (args_for("pico-w", "/dev/ttyACM0", "--firmware", "fw.bin"), "must be a .uf2 image"),
-        (args_for("olimex-esp32-poe", "/dev/ttyUSB0", "--secrets", "secrets.json"),
-         "outside the repository"),
+        (
+            args_for("olimex-esp32-poe", "/dev/ttyUSB0", "--secrets", "secrets.json"),
+            "outside the repository",
+        ),
     ],
 )
 def test_wrong_or_missing_arguments_print_usage_and_exit_2(args, message):
@@ -169,17 +199,27 @@ def fake_tools(tmp_path, selftest):
     port = tmp_path / "ttyUSB0"
     port.touch()
     secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps({"wifi_password": "wifi-Pa55", "mqtt_user": "b12-e2",
-                                   "mqtt_password": "mqtt-Pa55"}))
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "EVENHEAT_VENV": "/nonexistent",
-           "HOME": str(tmp_path), "FAKE_BOARD": str(board), "FAKE_SELFTEST": str(report),
-           "EVENHEAT_BUILD_OUT": str(tmp_path / "bundle")}
+    secrets.write_text(
+        json.dumps(
+            {"wifi_password": "wifi-Pa55", "mqtt_user": "b12-e2", "mqtt_password": "mqtt-Pa55"}
+        )
+    )
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "EVENHEAT_VENV": "/nonexistent",
+        "HOME": str(tmp_path),
+        "FAKE_BOARD": str(board),
+        "FAKE_SELFTEST": str(report),
+        "EVENHEAT_BUILD_OUT": str(tmp_path / "bundle"),
+    }
     return env, board, port, secrets
 
 
-PASSING = ("SELFTEST sensor t_supply 52.3 degC ok\n"
-           "SELFTEST valve entrance stroke ok closed 10.1 deg open 99.8 deg\n"
-           "SELFTEST broker 10.20.0.5:1883 ok\nSELFTEST clock ok\nSELFTEST RESULT PASS\n")
+PASSING = (
+    "SELFTEST sensor t_supply 52.3 degC ok\n"
+    "SELFTEST valve entrance stroke ok closed 10.1 deg open 99.8 deg\n"
+    "SELFTEST broker 10.20.0.5:1883 ok\nSELFTEST clock ok\nSELFTEST RESULT PASS\n"
+)
 
 
 def test_full_run_writes_config_and_secrets_and_never_prints_them(tmp_path):
@@ -190,8 +230,14 @@ def test_full_run_writes_config_and_secrets_and_never_prints_them(tmp_path):
     assert "estate-7/b12-e2 is in service on esp32-devkit" in proc.stdout
     assert "SELFTEST RESULT PASS" in proc.stdout
     unit = json.loads((board / "unit.json").read_text())
-    assert unit == {"site": "estate-7", "unit": "b12-e2", "board": "esp32-devkit",
-                    "broker": "10.20.0.5:1883", "network": "wifi", "wifi_ssid": "HeatNet"}
+    assert unit == {
+        "site": "estate-7",
+        "unit": "b12-e2",
+        "board": "esp32-devkit",
+        "broker": "10.20.0.5:1883",
+        "network": "wifi",
+        "wifi_ssid": "HeatNet",
+    }
     assert json.loads((board / "board.json").read_text())["board"] == "esp32-devkit"
     stored = json.loads((board / "secrets.json").read_text())
     assert stored == {"wifi_password": "wifi-Pa55", "user": "b12-e2", "password": "mqtt-Pa55"}
@@ -212,6 +258,7 @@ def test_failed_selftest_exits_1_naming_it(tmp_path):
 
 
 def test_shellcheck_is_clean():
-    proc = subprocess.run(["shellcheck", "--severity=style", "flash.sh"], capture_output=True,
-                          text=True, cwd=ROOT)
+    proc = subprocess.run(
+        ["shellcheck", "--severity=style", "flash.sh"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stdout

@@ -48,7 +48,7 @@ class DS18B20Bus(hal.Converter):
 class DS18B20(hal.TempProbe):
     def __init__(self, bus, rom_hex):
         self._bus = bus
-        self._rom = bytes(int(rom_hex[i:i + 2], 16) for i in range(0, 16, 2))
+        self._rom = bytes(int(rom_hex[i : i + 2], 16) for i in range(0, 16, 2))
         self._buf = bytearray(9)
         self.fault = hal.F_STALE
         self.value = 0.0

@@ -32,8 +32,9 @@ _FAULT_SHORT_BITS = const(0x40)
 
 
 class MAX31865PT1000(hal.TempProbe):
-    def __init__(self, spi, cs, r_ref_ohm=4300.0, r0_ohm=1000.0, three_wire=False,
-                 mains_50hz=True):
+    def __init__(
+        self, spi, cs, r_ref_ohm=4300.0, r0_ohm=1000.0, three_wire=False, mains_50hz=True
+    ):
         self._spi = spi
         self._cs = cs
         self._cs.value(1)
@@ -59,7 +60,7 @@ class MAX31865PT1000(hal.TempProbe):
         self._out[1] = 0
         self._out[2] = 0
         self._cs.value(0)
-        self._spi.write_readinto(memoryview(self._out)[:n + 1], memoryview(self._in)[:n + 1])
+        self._spi.write_readinto(memoryview(self._out)[: n + 1], memoryview(self._in)[: n + 1])
         self._cs.value(1)
 
     def read(self):

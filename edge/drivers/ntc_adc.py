@@ -11,8 +11,16 @@ from edge.drivers.adc_input import ADCInput
 
 
 class NTCADC(hal.TempProbe):
-    def __init__(self, pin, r_series_ohm=10000.0, r0_ohm=10000.0, t0_c=25.0, beta=3950.0,
-                 attenuate=True, rail_frac=0.01):
+    def __init__(
+        self,
+        pin,
+        r_series_ohm=10000.0,
+        r0_ohm=10000.0,
+        t0_c=25.0,
+        beta=3950.0,
+        attenuate=True,
+        rail_frac=0.01,
+    ):
         self._adc = ADCInput(pin, attenuate, rail_frac)
         self._rs = r_series_ohm
         self._r0 = r0_ohm

@@ -9,8 +9,7 @@ from edge.drivers.adc_input import ADCInput
 
 
 class Pressure420mA(hal.PressureSensor):
-    def __init__(self, pin, range_kpa=(0.0, 1000.0), shunt_ohm=150.0, vref_v=3.3,
-                 attenuate=True):
+    def __init__(self, pin, range_kpa=(0.0, 1000.0), shunt_ohm=150.0, vref_v=3.3, attenuate=True):
         self._adc = ADCInput(pin, attenuate)
         self._lo = float(range_kpa[0])
         self._span = float(range_kpa[1]) - self._lo

@@ -38,8 +38,11 @@ def status(*, api: ApiDep, _: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", summary="Prometheus text exposition of the service counters",
-            response_class=PlainTextResponse)  # fmt: skip
+@router.get(
+    "/metrics",
+    summary="Prometheus text exposition of the service counters",
+    response_class=PlainTextResponse,
+)
 def metrics(*, api: ApiDep, _: Viewer) -> str:
     return api.service.metrics_text()
 
@@ -52,9 +55,12 @@ def me(*, user: Viewer) -> dict[str, Any]:
 @router.put("/me/password", tags=["users"], summary="Change one's own password")
 def change_own_password(*, body: PasswordIn, api: ApiDep, user: Viewer) -> dict[str, Any]:
     changed = api.write(
-        user, "update_user", user.name, {"password": "changed"},
+        user,
+        "update_user",
+        user.name,
+        {"password": "changed"},
         lambda: api.users.update(user.name, user.name, password=body.password),
-    )  # fmt: skip
+    )
     return asdict(changed)
 
 
@@ -66,9 +72,12 @@ def list_users(*, api: ApiDep, _: Admin) -> list[dict[str, Any]]:
 @router.post("/users", tags=["users"], status_code=201, summary="Add a user (admin)")
 def add_user(*, body: UserIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     added = api.write(
-        user, "add_user", body.name, {"role": body.role},
+        user,
+        "add_user",
+        body.name,
+        {"role": body.role},
         lambda: api.users.add(body.name, body.role, body.password, who=user.name),
-    )  # fmt: skip
+    )
     return asdict(added)
 
 
@@ -80,11 +89,14 @@ def update_user(*, name: str, body: UserPatch, api: ApiDep, user: Admin) -> dict
     if "password" in detail:
         detail["password"] = "changed"
     changed = api.write(
-        user, "update_user", name, detail,
+        user,
+        "update_user",
+        name,
+        detail,
         lambda: api.users.update(
             name, user.name, role=body.role, password=body.password, disabled=body.disabled
         ),
-    )  # fmt: skip
+    )
     return asdict(changed)
 
 

@@ -60,6 +60,9 @@ def get_alarm(*, alarm_id: int, api: ApiDep, _: Viewer) -> dict[str, Any]:
 @router.post("/alarms/{alarm_id}/ack", summary="Acknowledge an alarm (operator)")
 def acknowledge_alarm(*, alarm_id: int, api: ApiDep, user: Operator) -> dict[str, Any]:
     return api.write(
-        user, "acknowledge_alarm", str(alarm_id), None,
+        user,
+        "acknowledge_alarm",
+        str(alarm_id),
+        None,
         lambda: api.service.alarms.acknowledge(alarm_id, user.name),
-    )  # fmt: skip
+    )

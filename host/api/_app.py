@@ -25,14 +25,20 @@ from host.api import _admin, _alarms, _data, _registry, _strategy, _units
 from host.api._core import READ_METHODS, Api, ApiError, authenticate, to_api_error
 
 if TYPE_CHECKING:
-    from host.service import Service
+    from host.service.runtime import Service
 
 log = logging.getLogger(__name__)
 
 _STATUS_REASONS = {
-    400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-    405: "method-not-allowed", 409: "conflict", 413: "too-large", 422: "invalid",
-}  # fmt: skip
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    422: "invalid",
+}
 
 DESCRIPTION = """\
 The evenheat host service over HTTP: registry, boards, telemetry, alarms, desired state,

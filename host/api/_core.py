@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from host.alarms import AlarmError
-from host.users import User, Users
+from host.api.users import User, Users
+from host.control.alarms import AlarmError
 
 if TYPE_CHECKING:
-    from host.service import Service
+    from host.service.runtime import Service
     from host.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,35 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # UserError, ExportError, BalancerError); any other reason is invalid input (422).
 STATUS = {
     **dict.fromkeys(
-        ("missing", "not-found", "unknown-unit", "unknown-station", "unknown-point",
-         "unknown-valve", "unknown-alarm", "unknown-user", "not-overridden"),
+        (
+            "missing",
+            "not-found",
+            "unknown-unit",
+            "unknown-station",
+            "unknown-point",
+            "unknown-valve",
+            "unknown-alarm",
+            "unknown-user",
+            "not-overridden",
+        ),
         404,
     ),
     **dict.fromkeys(
-        ("duplicate", "inconsistent", "in-use", "last-admin", "already-acknowledged", "conflict",
-         "busy"),
+        (
+            "duplicate",
+            "inconsistent",
+            "in-use",
+            "last-admin",
+            "already-acknowledged",
+            "conflict",
+            "busy",
+        ),
         409,
     ),
     **dict.fromkeys(("bad-range", "bad-time", "bad-request"), 400),
     "too-large": 413,
     "no-balancer": 503,
-}  # fmt: skip
+}
 
 
 class ApiError(Exception):
@@ -79,16 +95,21 @@ def to_api_error(exc: Exception) -> ApiError:
 
 def domain_errors() -> tuple[type[Exception], ...]:
     """The exception classes components raise for refused requests."""
-    from host.desired import CommandError
-    from host.export import ExportError
-    from host.registry import RegistryError
-    from host.users import UserError
+    from host.api.users import UserError
+    from host.assets.registry import RegistryError
+    from host.control.desired import CommandError
+    from host.reports.export import ExportError
 
     found: list[type[Exception]] = [
-        ApiError, AlarmError, CommandError, ExportError, RegistryError, UserError,
-    ]  # fmt: skip
+        ApiError,
+        AlarmError,
+        CommandError,
+        ExportError,
+        RegistryError,
+        UserError,
+    ]
     try:
-        from host.balancer import BalancerError
+        from host.control.balancer import BalancerError
 
         found.append(BalancerError)
     except ImportError:  # the balancer is optional for the rest of the API

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from host.api._core import ApiDep, Viewer
-from host.export import (
+from host.reports.export import (
     DEFAULT_TZ,
     MEDIA_TYPES,
     ExportRequest,
@@ -19,7 +19,7 @@ from host.export import (
     to_csv,
     to_xlsx,
 )
-from host.export import read as read_tables
+from host.reports.export import read as read_tables
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 
@@ -88,9 +88,13 @@ def history(
                     site, unit, point, name, req.start_s, req.end_s, max_points
                 )
                 series.append(
-                    {"unit": unit, "point": point, "field": name,
-                     "values": [[int(t), v] for t, v in values]}
-                )  # fmt: skip
+                    {
+                        "unit": unit,
+                        "point": point,
+                        "field": name,
+                        "values": [[int(t), v] for t, v in values],
+                    }
+                )
     return {
         "site": site,
         "from_s": req.start_s,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from host.registry import DEVICE_KINDS
+from host.assets.registry import DEVICE_KINDS
 
 Role = Literal["viewer", "operator", "admin"]
 DeviceKind = Literal[DEVICE_KINDS]  # type: ignore[valid-type]

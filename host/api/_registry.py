@@ -21,7 +21,7 @@ from host.api._models import (
     StationIn,
     StationPatch,
 )
-from host.registry import HOUSEHOLD_FIELDS
+from host.assets.registry import HOUSEHOLD_FIELDS
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
@@ -76,9 +76,12 @@ def get_station(*, station_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
 @router.post("/stations", status_code=201, summary="Add a station (admin)")
 def add_station(*, body: StationIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
-        user, "add_station", body.id, body.model_dump(),
+        user,
+        "add_station",
+        body.id,
+        body.model_dump(),
         lambda: api.service.registry.add_station(body.id, body.site, body.name, who=user.name),
-    )  # fmt: skip
+    )
     return one(api, "stations", body.id)
 
 
@@ -100,11 +103,14 @@ def get_building(*, building_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
 @router.post("/buildings", status_code=201, summary="Add a building (admin)")
 def add_building(*, body: BuildingIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
-        user, "add_building", body.id, body.model_dump(),
+        user,
+        "add_building",
+        body.id,
+        body.model_dump(),
         lambda: api.service.registry.add_building(
             body.id, body.station_id, body.name, body.floors, who=user.name
         ),
-    )  # fmt: skip
+    )
     return one(api, "buildings", body.id)
 
 
@@ -131,11 +137,14 @@ def get_entrance(*, entrance_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
 @router.post("/entrances", status_code=201, summary="Add an entrance and its unit (admin)")
 def add_entrance(*, body: EntranceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
-        user, "add_entrance", body.id, body.model_dump(),
+        user,
+        "add_entrance",
+        body.id,
+        body.model_dump(),
         lambda: api.service.registry.add_entrance(
             body.id, body.building_id, body.site, body.unit, who=user.name
         ),
-    )  # fmt: skip
+    )
     return one(api, "entrances", body.id)
 
 
@@ -156,11 +165,14 @@ def get_household(*, household_id: str, api: ApiDep, _: Viewer) -> dict[str, Any
 def add_household(*, body: HouseholdIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     fields = body.model_dump(exclude={"id", "entrance_id"}, exclude_none=True)
     api.write(
-        user, "add_household", body.id, body.model_dump(exclude_none=True),
+        user,
+        "add_household",
+        body.id,
+        body.model_dump(exclude_none=True),
         lambda: api.service.registry.add_household(
             body.id, body.entrance_id, who=user.name, **fields
         ),
-    )  # fmt: skip
+    )
     return one(api, "households", body.id)
 
 
@@ -174,9 +186,12 @@ def update_household(
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     api.write(
-        user, "update_household", household_id, fields,
+        user,
+        "update_household",
+        household_id,
+        fields,
         lambda: api.service.registry.update_household(household_id, who=user.name, **fields),
-    )  # fmt: skip
+    )
     return one(api, "households", household_id)
 
 
@@ -203,12 +218,20 @@ def get_device(*, device_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
 @router.post("/devices", status_code=201, summary="Add a device on a board (admin)")
 def add_device(*, body: DeviceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
-        user, "add_device", body.id, body.model_dump(),
+        user,
+        "add_device",
+        body.id,
+        body.model_dump(),
         lambda: api.service.registry.add_device(
-            body.id, body.site, body.unit, body.point, body.kind, body.household_id,
+            body.id,
+            body.site,
+            body.unit,
+            body.point,
+            body.kind,
+            body.household_id,
             who=user.name,
         ),
-    )  # fmt: skip
+    )
     return one(api, "devices", body.id)
 
 
@@ -216,17 +239,18 @@ def add_device(*, body: DeviceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
 def _update(api: Api, user: Any, kind: str, id_: str, fields: dict[str, Any]) -> dict[str, Any]:
     one(api, f"{kind}s", id_)  # 404 before anything else
     update = getattr(api.service.registry, f"update_{kind}")
-    api.write(
-        user, f"update_{kind}", id_, fields, lambda: update(id_, who=user.name, **fields)
-    )  # fmt: skip
+    api.write(user, f"update_{kind}", id_, fields, lambda: update(id_, who=user.name, **fields))
     return one(api, f"{kind}s", id_)
 
 
 def _delete(api: Api, user: Any, kind: str, id_: str) -> dict[str, str]:
     api.write(
-        user, f"delete_{kind}", id_, None,
+        user,
+        f"delete_{kind}",
+        id_,
+        None,
         lambda: api.service.registry.delete(kind, id_, who=user.name),
-    )  # fmt: skip
+    )
     return {"deleted": id_}
 
 

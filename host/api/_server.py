@@ -26,7 +26,7 @@ from host.api._app import create_app
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from host.service import Service
+    from host.service.runtime import Service
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 10.0
@@ -60,14 +60,19 @@ class ApiServer:
         self._sock = socket.create_server((self.host, self.port), family=family, backlog=128)
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="off",
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
             timeout_graceful_shutdown=5,
-        )  # fmt: skip
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]},
-            name="evenheat-api", daemon=True,
-        )  # fmt: skip
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name="evenheat-api",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:

@@ -36,10 +36,13 @@ def set_strategy(
     user: Admin,
 ) -> dict[str, Any]:
     return api.write(
-        user, "set_strategy", station_id, changes,
+        user,
+        "set_strategy",
+        station_id,
+        changes,
         lambda: api.balancer.set_settings(station_id, changes, user.name),
         audits=SELF_AUDITED,
-    )  # fmt: skip
+    )
 
 
 @router.get("/stations/{station_id}/summary", summary="Return-temperature spread, last run")
@@ -55,9 +58,12 @@ def get_station_summary(*, station_id: str, api: ApiDep, _: Viewer) -> dict[str,
 )
 def balance_station(*, station_id: str, api: ApiDep, user: Operator) -> dict[str, Any]:
     return api.write(
-        user, "balance_station", station_id, {"trigger": "manual"},
+        user,
+        "balance_station",
+        station_id,
+        {"trigger": "manual"},
         lambda: api.balancer.run_station(station_id, user.name, "manual"),
-    )  # fmt: skip
+    )
 
 
 @router.get("/stations/{station_id}/decisions", summary="Balancing decisions, newest first")
@@ -93,12 +99,15 @@ def override_valve(
     user: Operator,
 ) -> dict[str, Any]:
     version = api.write(
-        user, "override", f"{site}/{unit}", {"valve": valve, **body.model_dump()},
+        user,
+        "override",
+        f"{site}/{unit}",
+        {"valve": valve, **body.model_dump()},
         lambda: api.balancer.override(
             site, unit, valve, user.name, target_c=body.target_c, opening_pct=body.opening_pct
         ),
         audits=SELF_AUDITED,
-    )  # fmt: skip
+    )
     return {"site": site, "unit": unit, "valve": valve, "version": version}
 
 
@@ -110,8 +119,11 @@ def release_valve(
     *, site: str, unit: str, valve: str, api: ApiDep, user: Operator
 ) -> dict[str, Any]:
     version = api.write(
-        user, "release", f"{site}/{unit}", valve,
+        user,
+        "release",
+        f"{site}/{unit}",
+        valve,
         lambda: api.balancer.release(site, unit, valve, user.name),
         audits=SELF_AUDITED,
-    )  # fmt: skip
+    )
     return {"site": site, "unit": unit, "valve": valve, "version": version}

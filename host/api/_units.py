@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query
 
 from host.api._core import Admin, Api, ApiDep, ApiError, Operator, Viewer
 from host.api._models import ThresholdsIn
-from host.export import latest_records
+from host.reports.export import latest_records
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
 
@@ -46,9 +46,14 @@ def list_units(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[
     for s, u, entrance_id in found:
         board = board_state(api, s, u)
         out.append(
-            {"site": s, "unit": u, "entrance_id": entrance_id, "status": board.get("status"),
-             "last_seen_s": board.get("last_seen_s")}
-        )  # fmt: skip
+            {
+                "site": s,
+                "unit": u,
+                "entrance_id": entrance_id,
+                "status": board.get("status"),
+                "last_seen_s": board.get("last_seen_s"),
+            }
+        )
     return out
 
 
@@ -126,10 +131,13 @@ def set_desired(
     user: Operator,
 ) -> dict[str, Any]:
     version = api.write(
-        user, f"set_{of}", f"{site}/{unit}", body,
+        user,
+        f"set_{of}",
+        f"{site}/{unit}",
+        body,
         lambda: api.service.desired.set(site, unit, of, body, user.name),
         audits=("done", "refused"),
-    )  # fmt: skip
+    )
     return {"site": site, "unit": unit, "of": of, "version": version}
 
 

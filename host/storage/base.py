@@ -50,8 +50,13 @@ TELE_COLUMNS = (
 QUERY_FIELDS = frozenset(TELE_COLUMNS) - {"point", "mode"}
 _VALVE_FIELDS = TELE_COLUMNS[1:6]
 _ENTRANCE_FIELDS = (
-    "t_supply_c", "t_return_c", "p_supply_kpa", "p_return_kpa", "flow_m3h", "heat_kw",
-)  # fmt: skip
+    "t_supply_c",
+    "t_return_c",
+    "p_supply_kpa",
+    "p_return_kpa",
+    "flow_m3h",
+    "heat_kw",
+)
 ENTRANCE_POINT = "entrance"
 
 

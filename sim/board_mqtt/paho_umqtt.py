@@ -50,8 +50,17 @@ class MQTTClient(SocketMQTTClient):
     (umqtt/simple.py beside this file, same API); everything that talks to the broker is paho's.
     """
 
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None, ssl_params=None):
+    def __init__(
+        self,
+        client_id,
+        server,
+        port=0,
+        user=None,
+        password=None,
+        keepalive=0,
+        ssl=None,
+        ssl_params=None,
+    ):
         super().__init__(client_id, server, port, user, password, keepalive, ssl, ssl_params)
         self.timeout_s = 5.0
         self._c: mqtt.Client | None = None
@@ -67,9 +76,12 @@ class MQTTClient(SocketMQTTClient):
             raise OSError(errno.ENETUNREACH, "network down")
         if timeout:
             self.timeout_s = float(timeout)
-        c = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-                        client_id=self.client_id, clean_session=clean_session,
-                        protocol=mqtt.MQTTv311)
+        c = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+        )
         if self.lw_topic:
             c.will_set(self.lw_topic, self.lw_msg, qos=self.lw_qos, retain=self.lw_retain)
         if self.user:
@@ -106,8 +118,7 @@ class MQTTClient(SocketMQTTClient):
         self._inbox.put((m.topic.encode(), payload))
 
     def _on_subscribe(self, _c, _u, mid, reason_codes, _props):
-        self._subacks[mid] = [rc.value if hasattr(rc, "value") else int(rc)
-                              for rc in reason_codes]
+        self._subacks[mid] = [rc.value if hasattr(rc, "value") else int(rc) for rc in reason_codes]
 
     def _kill(self):
         """Close the TCP connection without DISCONNECT (the broker then sends the will)."""

@@ -16,10 +16,10 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-import host.users
+import host.api.users
 from host.api import create_app
-from host.config import ApiConfig
-from host.service import Service
+from host.service.config import ApiConfig
+from host.service.runtime import Service
 from shared import protocol as p
 from tests.host.helpers import TS0, make_config, new_site, tele_bytes, wait_until
 from tests.mqtt_client import TestClient as MqttClient
@@ -33,7 +33,7 @@ STATION = "st1"
 @pytest.fixture(scope="session", autouse=True)
 def cheap_scrypt() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(host.users, "SCRYPT_N", 2**8)
+        patch.setattr(host.api.users, "SCRYPT_N", 2**8)
         yield
 
 
@@ -102,7 +102,7 @@ def publish_tele(
     wait_until(
         lambda: want <= {s for s, _ in service.storage.message_seqs(site, unit)},
         what=f"telemetry {site}/{unit} stored",
-    )  # fmt: skip
+    )
 
 
 def audit_rows(service: Service, action: str | None = None) -> list[tuple]:

@@ -18,17 +18,25 @@ def test_alarms_list_filter_and_acknowledge(client, service, board, site):
     _raise_alarms(service, board, site)
     alarms = client.get("/api/v1/alarms", auth=VIEWER).json()
     kinds = sorted((a["point"], a["kind"]) for a in alarms)
-    assert kinds == [("-", "event:door_open"), ("entrance", "t_low"), ("h0", "t_low"),
-                     ("h1", "t_low")]  # fmt: skip
+    assert kinds == [
+        ("-", "event:door_open"),
+        ("entrance", "t_low"),
+        ("h0", "t_low"),
+        ("h1", "t_low"),
+    ]
     assert [a["id"] for a in alarms] == sorted((a["id"] for a in alarms), reverse=True)
-    low = client.get("/api/v1/alarms", params={"kind": "t_low", "point": "entrance"},
-                     auth=VIEWER).json()  # fmt: skip
+    low = client.get(
+        "/api/v1/alarms", params={"kind": "t_low", "point": "entrance"}, auth=VIEWER
+    ).json()
     assert len(low) == 1 and low[0]["raised_value"] == 15.0 and low[0]["severity"] == "warning"
-    both = client.get("/api/v1/alarms", params=[("kind", "t_low"), ("kind", "event:door_open")],
-                      auth=VIEWER).json()  # fmt: skip
+    both = client.get(
+        "/api/v1/alarms", params=[("kind", "t_low"), ("kind", "event:door_open")], auth=VIEWER
+    ).json()
     assert len(both) == 4
-    assert len(client.get("/api/v1/alarms", params={"kind": "t_low,offline"},
-                          auth=VIEWER).json()) == 3  # fmt: skip
+    assert (
+        len(client.get("/api/v1/alarms", params={"kind": "t_low,offline"}, auth=VIEWER).json())
+        == 3
+    )
     assert client.get("/api/v1/alarms", params={"open": "false"}, auth=VIEWER).json() == []
     assert len(client.get("/api/v1/alarms", params={"limit": 2}, auth=VIEWER).json()) == 2
     assert client.get("/api/v1/alarms", params={"unit": "u2"}, auth=VIEWER).json() == []
@@ -54,9 +62,12 @@ def test_acknowledge_refusals(client, service):
     first = client.get("/api/v1/alarms", params={"acked": "true"}, auth=VIEWER).json()[0]
     r = client.post(f"/api/v1/alarms/{first['id']}/ack", auth=OPERATOR)
     assert (r.status_code, r.json()["error"]) == (409, "already-acknowledged")
-    assert audit_rows(service)[-1] == ("olga", "acknowledge_alarm", str(first["id"]),
-                                       f"refused: already-acknowledged: alarm {first['id']}"
-                                       " was already acknowledged")  # fmt: skip
+    assert audit_rows(service)[-1] == (
+        "olga",
+        "acknowledge_alarm",
+        str(first["id"]),
+        f"refused: already-acknowledged: alarm {first['id']} was already acknowledged",
+    )
     r = client.post("/api/v1/alarms/99999/ack", auth=OPERATOR)
     assert (r.status_code, r.json()["error"]) == (404, "unknown-alarm")
     assert audit_rows(service)[-1][3].startswith("refused: unknown-alarm")

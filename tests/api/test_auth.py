@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 
-import host.users
-from host.users import Users, hash_password, verify_password
+import host.api.users
+from host.api.users import Users, hash_password, verify_password
 from tests.api.conftest import ADMIN, OPERATOR, VIEWER, audit_rows
 
 
 def test_the_production_hash_is_salted_scrypt_and_verifies(monkeypatch):
-    monkeypatch.setattr(host.users, "SCRYPT_N", 2**14)  # the real cost (conftest lowers it)
+    monkeypatch.setattr(host.api.users, "SCRYPT_N", 2**14)  # the real cost (conftest lowers it)
     a, b = hash_password("correct horse"), hash_password("correct horse")
     assert a.startswith("scrypt$16384$8$1$") and a != b  # a fresh salt each time
     assert verify_password("correct horse", a)
@@ -73,8 +73,11 @@ def test_invalid_json_is_checked_for_rights_first(client, service):
     r = client.post("/api/v1/stations", auth=ADMIN, **bad)
     assert r.status_code == 422 and r.json()["error"] == "invalid"
     assert audit_rows(service, "add_station")[-1] == (
-        "admin", "add_station", "/api/v1/stations", "refused: invalid input",
-    )  # fmt: skip
+        "admin",
+        "add_station",
+        "/api/v1/stations",
+        "refused: invalid input",
+    )
 
 
 def test_roles_are_ordered_viewer_operator_admin(client):
@@ -87,19 +90,27 @@ def test_roles_are_ordered_viewer_operator_admin(client):
 
 
 def test_users_are_added_changed_and_disabled(client, service):
-    r = client.post("/api/v1/users", json={"name": "ann", "role": "operator",
-                                           "password": "a-long-one"}, auth=ADMIN)  # fmt: skip
+    r = client.post(
+        "/api/v1/users",
+        json={"name": "ann", "role": "operator", "password": "a-long-one"},
+        auth=ADMIN,
+    )
     assert r.status_code == 201 and r.json()["role"] == "operator"
     assert "password" not in r.json() and "password_hash" not in r.json()
     assert client.get("/api/v1/me", auth=("ann", "a-long-one")).json()["name"] == "ann"
-    r = client.post("/api/v1/users", json={"name": "ann", "role": "viewer",
-                                           "password": "a-long-one"}, auth=ADMIN)  # fmt: skip
+    r = client.post(
+        "/api/v1/users",
+        json={"name": "ann", "role": "viewer", "password": "a-long-one"},
+        auth=ADMIN,
+    )
     assert (r.status_code, r.json()["error"]) == (409, "duplicate")
-    r = client.post("/api/v1/users", json={"name": "bob", "role": "viewer", "password": "short"},
-                    auth=ADMIN)  # fmt: skip
+    r = client.post(
+        "/api/v1/users", json={"name": "bob", "role": "viewer", "password": "short"}, auth=ADMIN
+    )
     assert r.status_code == 422
-    r = client.post("/api/v1/users", json={"name": "bob", "role": "root",
-                                           "password": "a-long-one"}, auth=ADMIN)  # fmt: skip
+    r = client.post(
+        "/api/v1/users", json={"name": "bob", "role": "root", "password": "a-long-one"}, auth=ADMIN
+    )
     assert r.status_code == 422
     r = client.patch("/api/v1/users/ann", json={"role": "viewer"}, auth=ADMIN)
     assert r.json()["role"] == "viewer"
@@ -119,16 +130,23 @@ def test_users_are_added_changed_and_disabled(client, service):
     assert ("admin", "add_user", "ann", "done") in rows
     assert ("admin", "update_user", "ann", "done") in rows
     assert ("admin", "add_user", "ann", "refused: duplicate: user 'ann' exists already") in rows
-    assert ("admin", "update_user", "admin",
-            "refused: last-admin: 'admin' is the last enabled admin") in rows  # fmt: skip
-    assert not any("a-long-one" in str(r) or "another-one" in str(r)
-                   for r in service.storage.fetch_all("SELECT detail FROM audit"))  # fmt: skip
+    assert (
+        "admin",
+        "update_user",
+        "admin",
+        "refused: last-admin: 'admin' is the last enabled admin",
+    ) in rows
+    assert not any(
+        "a-long-one" in str(r) or "another-one" in str(r)
+        for r in service.storage.fetch_all("SELECT detail FROM audit")
+    )
 
 
 def test_everyone_may_change_their_own_password(client, service):
     Users(service.storage).add("vera", "viewer", "old-viewer-pw", who="test")
-    r = client.put("/api/v1/me/password", json={"password": "new-viewer-pw"},
-                   auth=("vera", "old-viewer-pw"))  # fmt: skip
+    r = client.put(
+        "/api/v1/me/password", json={"password": "new-viewer-pw"}, auth=("vera", "old-viewer-pw")
+    )
     assert r.status_code == 200
     assert client.get("/api/v1/me", auth=("vera", "new-viewer-pw")).status_code == 200
     r = client.put("/api/v1/me/password", json={"password": "x"}, auth=("vera", "new-viewer-pw"))
@@ -141,8 +159,9 @@ def test_the_audit_trail_is_for_admins_and_filters(client, service):
     rows = client.get("/api/v1/audit", params={"who": "olga"}, auth=ADMIN).json()
     assert rows and all(r["who"] == "olga" for r in rows)
     assert rows[0]["result"].startswith("refused: forbidden")
-    rows = client.get("/api/v1/audit", params={"action": "add_user", "limit": 1},
-                      auth=ADMIN).json()  # fmt: skip
+    rows = client.get(
+        "/api/v1/audit", params={"action": "add_user", "limit": 1}, auth=ADMIN
+    ).json()
     assert len(rows) == 1 and rows[0]["action"] == "add_user"
     assert client.get("/api/v1/audit", params={"limit": 0}, auth=ADMIN).status_code == 422
 

@@ -28,8 +28,14 @@ def data(service, mosquitto, site):
 
 
 def test_history_raw_and_downsampled(client, site):
-    q = {"site": site, "units": "u1", "points": "entrance", "fields": "t_return_c",
-         "from": T, "to": T + 3600}  # fmt: skip
+    q = {
+        "site": site,
+        "units": "u1",
+        "points": "entrance",
+        "fields": "t_return_c",
+        "from": T,
+        "to": T + 3600,
+    }
     raw = client.get("/api/v1/history", params=q | {"max_points": 100}, auth=VIEWER).json()
     (series,) = raw["series"]
     assert (series["unit"], series["point"], series["field"]) == ("u1", "entrance", "t_return_c")
@@ -43,9 +49,16 @@ def test_history_raw_and_downsampled(client, site):
 
 
 def test_history_of_several_units_points_and_fields_with_local_times(client, site):
-    q = [("site", site), ("units", "u1"), ("units", "u2"), ("points", "entrance,h0"),
-         ("fields", "t_return_c"), ("fields", "flow_m3h"), ("from", LOCAL_FROM),
-         ("to", "2025-01-10T08:02:00")]  # fmt: skip
+    q = [
+        ("site", site),
+        ("units", "u1"),
+        ("units", "u2"),
+        ("points", "entrance,h0"),
+        ("fields", "t_return_c"),
+        ("fields", "flow_m3h"),
+        ("from", LOCAL_FROM),
+        ("to", "2025-01-10T08:02:00"),
+    ]
     out = client.get("/api/v1/history", params=q, auth=VIEWER).json()
     assert out["from_s"] == T and out["to_s"] == T + 120  # naive times are Shanghai time
     got = {(s["unit"], s["point"], s["field"]): s["values"] for s in out["series"]}
@@ -58,8 +71,7 @@ def test_history_of_several_units_points_and_fields_with_local_times(client, sit
         ("u2", "entrance", "flow_m3h"): [[T + 60, 3.2], [T + 120, 3.2]],
     }  # u2 has no h0: it is skipped there, not refused
     utc = {"from": "2025-01-10T00:01:00+00:00", "to": "2025-01-10T00:01:00Z"}
-    one = client.get("/api/v1/history", params={"site": site, "units": "u2", **utc},
-                     auth=VIEWER)  # fmt: skip
+    one = client.get("/api/v1/history", params={"site": site, "units": "u2", **utc}, auth=VIEWER)
     assert one.status_code == 400  # from == to: an empty range
 
 
@@ -94,9 +106,15 @@ def test_export_needs_credentials_and_a_known_format(client, site):
 
 
 def test_csv_export(client, site):
-    q = {"site": site, "units": "u1,u2", "points": "entrance", "format": "csv",
-         "fields": "t_return_c,flow_m3h", "from": LOCAL_FROM,
-         "to": "2025-01-10T08:03"}  # fmt: skip
+    q = {
+        "site": site,
+        "units": "u1,u2",
+        "points": "entrance",
+        "format": "csv",
+        "fields": "t_return_c,flow_m3h",
+        "from": LOCAL_FROM,
+        "to": "2025-01-10T08:03",
+    }
     r = client.get("/api/v1/export", params=q, auth=VIEWER)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == (
@@ -104,8 +122,14 @@ def test_csv_export(client, site):
     )
     assert r.content.startswith(b"\xef\xbb\xbf")  # a BOM, for Excel
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert rows[0] == ["time (Asia/Shanghai)", "ts_s [s UTC]", "unit", "point",
-                       "t_return_c [°C]", "flow_m3h [m³/h]"]  # fmt: skip
+    assert rows[0] == [
+        "time (Asia/Shanghai)",
+        "ts_s [s UTC]",
+        "unit",
+        "point",
+        "t_return_c [°C]",
+        "flow_m3h [m³/h]",
+    ]
     assert rows[1:] == [
         ["2025-01-10T08:01:00+08:00", str(T + 60), "u1", "entrance", "40.0", "3.2"],
         ["2025-01-10T08:01:00+08:00", str(T + 60), "u2", "entrance", "38.0", "3.2"],
@@ -114,14 +138,22 @@ def test_csv_export(client, site):
         ["2025-01-10T08:03:00+08:00", str(T + 180), "u1", "entrance", "40.0", "3.2"],
         ["2025-01-10T08:03:00+08:00", str(T + 180), "u2", "entrance", "38.0", "3.2"],
     ]
-    other = client.get("/api/v1/export", params=q | {"tz": "UTC", "from": T + 60, "to": T + 60},
-                       auth=VIEWER)  # fmt: skip
+    other = client.get(
+        "/api/v1/export", params=q | {"tz": "UTC", "from": T + 60, "to": T + 60}, auth=VIEWER
+    )
     assert other.status_code == 400  # an empty range is refused, not an empty file
 
 
 def test_excel_export_one_sheet_per_entrance_in_local_time(client, site):
-    q = [("site", site), ("format", "xlsx"), ("fields", "t_return_c"), ("fields", "target_c"),
-         ("fields", "opening_cmd_pct"), ("from", LOCAL_FROM), ("to", LOCAL_TO)]  # fmt: skip
+    q = [
+        ("site", site),
+        ("format", "xlsx"),
+        ("fields", "t_return_c"),
+        ("fields", "target_c"),
+        ("fields", "opening_cmd_pct"),
+        ("from", LOCAL_FROM),
+        ("to", LOCAL_TO),
+    ]
     r = client.get("/api/v1/export", params=q, auth=VIEWER)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == (
@@ -131,8 +163,14 @@ def test_excel_export_one_sheet_per_entrance_in_local_time(client, site):
     book = openpyxl.load_workbook(io.BytesIO(r.content))
     assert book.sheetnames == ["u1", "u2", "(export)"]  # every unit of the site
     u1 = list(book["u1"].iter_rows(values_only=True))
-    assert u1[0] == ("time (Asia/Shanghai)", "ts_s [s UTC]", "point", "t_return_c [°C]",
-                     "target_c [°C]", "opening_cmd_pct [%]")  # fmt: skip
+    assert u1[0] == (
+        "time (Asia/Shanghai)",
+        "ts_s [s UTC]",
+        "point",
+        "t_return_c [°C]",
+        "target_c [°C]",
+        "opening_cmd_pct [%]",
+    )
     assert len(u1) == 1 + 10 * 3  # ten messages of entrance, h0, h1
     assert u1[1] == (datetime(2025, 1, 10, 8, 1), T + 60, "entrance", 40.0, None, 50.0)
     assert u1[2] == (datetime(2025, 1, 10, 8, 1), T + 60, "h0", 39.0, None, 40.0)
@@ -147,14 +185,24 @@ def test_excel_export_one_sheet_per_entrance_in_local_time(client, site):
 
 
 def test_excel_export_downsampled_in_another_zone(client, site):
-    q = {"site": site, "units": "u1", "points": "entrance", "format": "xlsx", "max_points": 2,
-         "tz": "Europe/Berlin", "from": "2025-01-10T01:00", "to": "2025-01-10T01:10"}  # fmt: skip
-    book = openpyxl.load_workbook(io.BytesIO(client.get("/api/v1/export", params=q,
-                                                        auth=VIEWER).content))  # fmt: skip
+    q = {
+        "site": site,
+        "units": "u1",
+        "points": "entrance",
+        "format": "xlsx",
+        "max_points": 2,
+        "tz": "Europe/Berlin",
+        "from": "2025-01-10T01:00",
+        "to": "2025-01-10T01:10",
+    }
+    book = openpyxl.load_workbook(
+        io.BytesIO(client.get("/api/v1/export", params=q, auth=VIEWER).content)
+    )
     rows = list(book["u1"].iter_rows(values_only=True))
     assert rows[0][0] == "time (Europe/Berlin)"
     assert 2 <= len(rows) - 1 <= 3  # buckets, not ten records
     # a bucket is stamped with its start, which may lie before the range's start
-    assert all(datetime(2025, 1, 10, 0, 55) <= r[0] <= datetime(2025, 1, 10, 1, 10)
-               for r in rows[1:])  # fmt: skip
+    assert all(
+        datetime(2025, 1, 10, 0, 55) <= r[0] <= datetime(2025, 1, 10, 1, 10) for r in rows[1:]
+    )
     assert 40.0 <= rows[1][3] <= 44.0

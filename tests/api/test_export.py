@@ -1,4 +1,4 @@
-"""host.export on both storage backends: latest record per point, known points, and the
+"""host.reports.export on both storage backends: latest record per point, known points, and the
 request checks (the API and CLI tests cover the rendering)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from host.export import ExportError, ExportRequest, check, header, latest_records, read
-from host.registry import Registry
+from host.assets.registry import Registry
+from host.reports.export import ExportError, ExportRequest, check, header, latest_records, read
 from host.storage import Storage, TeleMessage, open_storage, tele_rows
 from tests.host.helpers import tele
 from tests.postgres import PostgresCluster
@@ -41,8 +41,10 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
     uid = store.unit_id("est", "u1")
     # January: seq 1..3 with households h0, h1; February: seq 4 (newer) without h1; a
     # replayed older record of h0 arrives last (it must not count as the latest).
-    msgs = [TeleMessage(uid, s, T + 60 * s, T, tele_rows(tele(s, T + 60 * s, t_c=40.0 + s)))
-            for s in (1, 2, 3)]  # fmt: skip
+    msgs = [
+        TeleMessage(uid, s, T + 60 * s, T, tele_rows(tele(s, T + 60 * s, t_c=40.0 + s)))
+        for s in (1, 2, 3)
+    ]
     feb = tele(4, T + MONTH, n_households=1, t_c=50.0)
     msgs.append(TeleMessage(uid, 4, T + MONTH, T, tele_rows(feb)))
     msgs.append(TeleMessage(uid, 5, T + 30, T, tele_rows(tele(5, T + 30, t_c=0.0))))
@@ -67,8 +69,9 @@ def test_requests_are_checked_before_reading(storage):
     plan = check(storage, base)
     assert plan == {"u1": ("entrance", "h0", "h1", "h5")}  # registry points count too
     assert check(storage, ExportRequest("est", (), ("h1",), ("t_return_c",), T, T + 1)) == {
-        "u1": ("h1",), "u2": (),
-    }  # fmt: skip
+        "u1": ("h1",),
+        "u2": (),
+    }
     (table,) = read(storage, ExportRequest("est", ("u1",), ("h1",), ("t_return_c",), T, T + 200))
     assert table.rows == [(T + 30, "h1", {"t_return_c": -1.0})] + [
         (T + 60 * s, "h1", {"t_return_c": 39.0 + s}) for s in (1, 2, 3)
@@ -87,8 +90,21 @@ def test_requests_are_checked_before_reading(storage):
 
 
 def test_headers_carry_units():
-    assert [header(f) for f in ("t_return_c", "opening_meas_pct", "p_supply_kpa", "flow_m3h",
-                                "heat_kw", "sensor_ok")] == [
-        "t_return_c [°C]", "opening_meas_pct [%]", "p_supply_kpa [kPa]", "flow_m3h [m³/h]",
-        "heat_kw [kW]", "sensor_ok",
-    ]  # fmt: skip
+    assert [
+        header(f)
+        for f in (
+            "t_return_c",
+            "opening_meas_pct",
+            "p_supply_kpa",
+            "flow_m3h",
+            "heat_kw",
+            "sensor_ok",
+        )
+    ] == [
+        "t_return_c [°C]",
+        "opening_meas_pct [%]",
+        "p_supply_kpa [kPa]",
+        "flow_m3h [m³/h]",
+        "heat_kw [kW]",
+        "sensor_ok",
+    ]

@@ -12,8 +12,12 @@ def test_the_registry_reads_as_a_tree(client, site):
     assert stations == [{"id": STATION, "site": site, "name": "Station 1"}]
     st = client.get(f"/api/v1/stations/{STATION}", auth=VIEWER).json()
     assert [b["id"] for b in st["buildings"]] == ["bl1"]
-    assert client.get("/api/v1/buildings", params={"station_id": STATION},
-                      auth=VIEWER).json()[0]["floors"] == 6  # fmt: skip
+    assert (
+        client.get("/api/v1/buildings", params={"station_id": STATION}, auth=VIEWER).json()[0][
+            "floors"
+        ]
+        == 6
+    )
     bl = client.get("/api/v1/buildings/bl1", auth=VIEWER).json()
     assert [e["unit"] for e in bl["entrances"]] == ["u1", "u2"]
     ents = client.get("/api/v1/entrances", params={"building_id": "bl1"}, auth=VIEWER).json()
@@ -23,10 +27,15 @@ def test_the_registry_reads_as_a_tree(client, site):
     assert e1["devices"] == []
     hh = client.get("/api/v1/households", params={"entrance_id": "e1"}, auth=VIEWER).json()
     assert hh[0] == {
-        "id": "hh1", "entrance_id": "e1", "floor": 6, "position": None,
-        "household_type": "top", "heated_area_m2": None, "has_room_sensor": False,
+        "id": "hh1",
+        "entrance_id": "e1",
+        "floor": 6,
+        "position": None,
+        "household_type": "top",
+        "heated_area_m2": None,
+        "has_room_sensor": False,
         "point": "h0",
-    }  # fmt: skip
+    }
     assert client.get("/api/v1/households/hh2", auth=VIEWER).json()["floor"] == 1
 
 
@@ -46,11 +55,16 @@ def test_admins_create_every_kind_and_each_is_audited(client, service, site):
         assert r.status_code == 201, r.text
         return r.json()
 
-    assert post("stations", {"id": "st2", "site": site}) == {"id": "st2", "site": site,
-                                                              "name": None}  # fmt: skip
+    assert post("stations", {"id": "st2", "site": site}) == {
+        "id": "st2",
+        "site": site,
+        "name": None,
+    }
     assert post("buildings", {"id": "bl2", "station_id": "st2", "floors": 3})["floors"] == 3
-    assert post("entrances", {"id": "e3", "building_id": "bl2", "site": site,
-                              "unit": "u3"})["unit"] == "u3"  # fmt: skip
+    assert (
+        post("entrances", {"id": "e3", "building_id": "bl2", "site": site, "unit": "u3"})["unit"]
+        == "u3"
+    )
     assert service.storage.unit_id(site, "u3") is not None  # its unit is registered
     hh = post(
         "households",
@@ -63,15 +77,29 @@ def test_admins_create_every_kind_and_each_is_audited(client, service, site):
             "point": "h0",
         },
     )
-    assert hh["has_room_sensor"] is True and hh["heated_area_m2"] == 80.5  # fmt: skip
-    dev = post("devices", {"id": "d3", "site": site, "unit": "u3", "point": "h0",
-                           "kind": "household_valve", "household_id": "hh3"})  # fmt: skip
+    assert hh["has_room_sensor"] is True and hh["heated_area_m2"] == 80.5
+    dev = post(
+        "devices",
+        {
+            "id": "d3",
+            "site": site,
+            "unit": "u3",
+            "point": "h0",
+            "kind": "household_valve",
+            "household_id": "hh3",
+        },
+    )
     assert dev["entrance_id"] == "e3"
     assert client.get("/api/v1/devices", params={"unit": "u3"}, auth=VIEWER).json() == [dev]
     assert client.get("/api/v1/devices/d3", auth=VIEWER).json() == dev
     done = [(r[1], r[2]) for r in audit_rows(service) if r[0] == "admin" and r[3] == "done"]
-    for pair in (("add_station", "st2"), ("add_building", "bl2"), ("add_entrance", "e3"),
-                 ("add_household", "hh3"), ("add_device", "d3")):  # fmt: skip
+    for pair in (
+        ("add_station", "st2"),
+        ("add_building", "bl2"),
+        ("add_entrance", "e3"),
+        ("add_household", "hh3"),
+        ("add_device", "d3"),
+    ):
         assert pair in done
 
 
@@ -81,13 +109,21 @@ def test_refused_edits_carry_the_registry_reason(client, service, site):
         ("stations", {"id": "st-x", "site": "bad site!"}, 422, "value"),
         ("buildings", {"id": "bl-x", "station_id": "nope"}, 404, "missing"),
         ("buildings", {"id": "bl-x", "station_id": STATION, "floors": 0}, 422, "range"),
-        ("entrances", {"id": "e-x", "building_id": "bl1", "site": site, "unit": "u1"}, 409,
-         "duplicate"),
+        (
+            "entrances",
+            {"id": "e-x", "building_id": "bl1", "site": site, "unit": "u1"},
+            409,
+            "duplicate",
+        ),
         ("households", {"id": "hh-x", "entrance_id": "e1", "floor": 9}, 409, "inconsistent"),
         ("households", {"id": "hh-x", "entrance_id": "e1", "point": "h0"}, 409, "duplicate"),
-        ("devices", {"id": "d-x", "site": site, "unit": "ghost", "point": "p",
-                     "kind": "room_sensor"}, 404, "missing"),
-    ]  # fmt: skip
+        (
+            "devices",
+            {"id": "d-x", "site": site, "unit": "ghost", "point": "p", "kind": "room_sensor"},
+            404,
+            "missing",
+        ),
+    ]
     for path, body, status, reason in cases:
         r = client.post(f"/api/v1/{path}", json=body, auth=ADMIN)
         assert (r.status_code, r.json()["error"]) == (status, reason), (path, body, r.text)
@@ -112,8 +148,7 @@ def test_bodies_are_typed_strictly(client, service):
 
 
 def test_households_are_updated_by_admins_only(client, service):
-    r = client.patch("/api/v1/households/hh2", json={"position": "gable", "floor": 2},
-                     auth=ADMIN)  # fmt: skip
+    r = client.patch("/api/v1/households/hh2", json={"position": "gable", "floor": 2}, auth=ADMIN)
     assert r.status_code == 200
     assert (r.json()["position"], r.json()["floor"], r.json()["point"]) == ("gable", 2, "h1")
     assert audit_rows(service)[-1] == ("admin", "update_household", "hh2", "done")
@@ -122,8 +157,9 @@ def test_households_are_updated_by_admins_only(client, service):
     r = client.patch("/api/v1/households/nope", json={"floor": 1}, auth=ADMIN)
     assert r.status_code == 404
     assert audit_rows(service)[-1][3].startswith("refused: missing")
-    assert client.patch("/api/v1/households/hh2", json={"floor": 3},
-                        auth=OPERATOR).status_code == 403  # fmt: skip
+    assert (
+        client.patch("/api/v1/households/hh2", json={"floor": 3}, auth=OPERATOR).status_code == 403
+    )
     assert client.get("/api/v1/households/hh2", auth=VIEWER).json()["floor"] == 2
 
 
@@ -133,12 +169,28 @@ def test_admins_update_and_delete_and_what_is_in_use_is_refused(client, service,
 
     assert call("POST", "stations", {"id": "st-d", "site": site}).status_code == 201
     assert call("POST", "buildings", {"id": "bl-d", "station_id": "st-d"}).status_code == 201
-    assert call("POST", "entrances", {"id": "e-d", "building_id": "bl-d", "site": site,
-                                      "unit": "u-d"}).status_code == 201  # fmt: skip
+    assert (
+        call(
+            "POST", "entrances", {"id": "e-d", "building_id": "bl-d", "site": site, "unit": "u-d"}
+        ).status_code
+        == 201
+    )
     assert call("POST", "households", {"id": "hh-d", "entrance_id": "e-d"}).status_code == 201
-    assert call("POST", "devices", {"id": "d-d", "site": site, "unit": "u-d", "point": "p1",
-                                    "kind": "household_valve",
-                                    "household_id": "hh-d"}).status_code == 201  # fmt: skip
+    assert (
+        call(
+            "POST",
+            "devices",
+            {
+                "id": "d-d",
+                "site": site,
+                "unit": "u-d",
+                "point": "p1",
+                "kind": "household_valve",
+                "household_id": "hh-d",
+            },
+        ).status_code
+        == 201
+    )
     r = call("PATCH", "stations/st-d", {"name": "Depot"})
     assert (r.status_code, r.json()["name"]) == (200, "Depot")
     r = call("PATCH", "buildings/bl-d", {"floors": 4})
@@ -147,7 +199,10 @@ def test_admins_update_and_delete_and_what_is_in_use_is_refused(client, service,
     assert (r.status_code, r.json()["building_id"]) == (200, "bl1")
     r = call("PATCH", "devices/d-d", {"kind": "room_sensor"})
     assert (r.status_code, r.json()["kind"], r.json()["household_id"]) == (
-        200, "room_sensor", "hh-d")  # fmt: skip
+        200,
+        "room_sensor",
+        "hh-d",
+    )
     assert audit_rows(service)[-1] == ("admin", "update_device", "d-d", "done")
     # refused: in use (409), unknown (404), bad body (422), not an admin (403); nothing moves
     for method, path, body, status, reason in (
@@ -164,8 +219,13 @@ def test_admins_update_and_delete_and_what_is_in_use_is_refused(client, service,
     assert audit_rows(service)[-1][3].startswith("refused")
     assert call("DELETE", "devices/d-d", auth=OPERATOR).status_code == 403
     assert call("GET", "devices/d-d", auth=VIEWER).status_code == 200
-    for path in ("devices/d-d", "households/hh-d", "entrances/e-d", "buildings/bl-d",
-                 "stations/st-d"):  # fmt: skip
+    for path in (
+        "devices/d-d",
+        "households/hh-d",
+        "entrances/e-d",
+        "buildings/bl-d",
+        "stations/st-d",
+    ):
         r = call("DELETE", path)
         assert (r.status_code, r.json()) == (200, {"deleted": path.split("/")[1]}), r.text
         assert call("GET", path, auth=VIEWER).status_code == 404

@@ -36,8 +36,13 @@ def test_units_boards_and_latest_values(client, service, board, site):
 def test_events_newest_last(client, service, board, site):
     topic = p.topic(site, "u2", p.EVENT)
     for seq, name in ((1, "boot"), (2, "sensor_fault")):
-        msg = {"ts_s": TS0 + seq, "seq": seq, "event": name, "severity": "warning",
-               "valve": "entrance"}  # fmt: skip
+        msg = {
+            "ts_s": TS0 + seq,
+            "seq": seq,
+            "event": name,
+            "severity": "warning",
+            "valve": "entrance",
+        }
         board.publish(topic, p.encode(p.EVENT, msg))
     wait_until(lambda: len(service.storage.events(site, "u2")) == 2, what="2 events")
     events = client.get(f"/api/v1/units/{site}/u2/events", auth=VIEWER).json()
@@ -60,8 +65,9 @@ def test_operators_set_desired_state_which_reaches_the_board(client, service, bo
     assert desired["targets"]["status"] == "pending"
     assert desired["targets"]["payload"]["targets"] == body["targets"]
     assert desired["config"] == {"payload": None}
-    r = client.post(f"/api/v1/units/{site}/u1/desired/config", json={"control_period_s": 900},
-                    auth=OPERATOR)  # fmt: skip
+    r = client.post(
+        f"/api/v1/units/{site}/u1/desired/config", json={"control_period_s": 900}, auth=OPERATOR
+    )
     assert r.json()["of"] == "config"
     # the board acknowledges: the status follows
     ack = {"ts_s": TS0, "of": "targets", "version": version, "result": "applied"}
@@ -84,9 +90,12 @@ def test_desired_state_refusals(client, service, site):
     assert (r.status_code, r.json()["error"]) == (404, "unknown-unit")
     r = client.post(f"/api/v1/units/{site}/u1/desired/firmware", json={}, auth=OPERATOR)
     assert r.status_code == 422
-    assert audit_rows(service)[-1] == ("olga", "set_desired",
-                                       f"/api/v1/units/{site}/u1/desired/firmware",
-                                       "refused: invalid input")  # fmt: skip
+    assert audit_rows(service)[-1] == (
+        "olga",
+        "set_desired",
+        f"/api/v1/units/{site}/u1/desired/firmware",
+        "refused: invalid input",
+    )
     r = client.post(url, json=[1, 2], auth=OPERATOR)
     assert r.status_code == 422
     r = client.post(url, json={"targets": {"entrance": {"t_return_c": 40.0}}}, auth=VIEWER)
@@ -102,14 +111,18 @@ def test_thresholds_are_read_by_all_and_set_by_admins(client, service, site):
     assert r.status_code == 200 and r.json()["t_low_c"] == 30.0
     assert client.get(url, auth=VIEWER).json()["min_duration_s"] == 60
     assert audit_rows(service, "set_thresholds")[-1] == (
-        "admin", "set_thresholds", f"{site}/u2/entrance", "applied",
-    )  # fmt: skip
+        "admin",
+        "set_thresholds",
+        f"{site}/u2/entrance",
+        "applied",
+    )
     r = client.put(url, json={"t_low_c": 70.0}, auth=ADMIN)  # above t_high
     assert (r.status_code, r.json()["error"]) == (422, "bad-thresholds")
     assert audit_rows(service, "set_thresholds")[-1][3].startswith("refused:")
     assert client.put(url, json={"t_lo_c": 1.0}, auth=ADMIN).status_code == 422
-    r = client.put(f"/api/v1/units/{site}/ghost/thresholds/entrance", json={"t_low_c": 20.0},
-                   auth=ADMIN)  # fmt: skip
+    r = client.put(
+        f"/api/v1/units/{site}/ghost/thresholds/entrance", json={"t_low_c": 20.0}, auth=ADMIN
+    )
     assert r.status_code == 404
     assert audit_rows(service, "set_thresholds")[-1][3].startswith("refused:")
     assert client.put(url, json={"t_low_c": 20.0}, auth=OPERATOR).status_code == 403

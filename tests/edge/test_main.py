@@ -45,6 +45,7 @@ def port(monkeypatch):
 
     machine = types.ModuleType("machine")
     machine.Pin = Pin
+
     class PWM(FakePWM):
         def __init__(self, pin, freq=0, duty_u16=0):
             super().__init__(pin, freq, duty_u16)

@@ -124,8 +124,7 @@ class PymodbusBus:
     def registers(self, addr: int, fc: int, start: int, count: int) -> list[int]:
         """Read pymodbus's datastore directly (what the board wrote)."""
         with self._lock:
-            return self.loop.run_until_complete(
-                self.core.async_getValues(addr, fc, start, count))
+            return self.loop.run_until_complete(self.core.async_getValues(addr, fc, start, count))
 
     def set_registers(self, addr: int, fc: int, start: int, values: list[int]) -> None:
         """Write pymodbus's datastore directly (a slave's own readings changing); fc 3 for
@@ -157,8 +156,7 @@ class PymodbusBus:
         if fault == "dead":
             return
         with self._lock:
-            response = self.loop.run_until_complete(
-                pdu.datastore_update(self.core, pdu.dev_id))
+            response = self.loop.run_until_complete(pdu.datastore_update(self.core, pdu.dev_id))
         response.dev_id = pdu.dev_id
         response.transaction_id = pdu.transaction_id
         reply = bytearray(self.framer.buildFrame(response))

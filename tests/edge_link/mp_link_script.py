@@ -70,12 +70,24 @@ def main(host, port, dead_port, unit, workdir):
     gc.collect()
     heap_end_b = gc.mem_alloc()
     rig.link.close()
-    print("RESULT " + json.dumps({
-        "depth": depth, "delays_ms": delays, "reconnect_ms": reconnect_ms,
-        "replay_ms": replay_ms, "stats": rig.link.stats, "applied": rig.applied,
-        "acks": rig.desired.last_acks, "published_before_outage": acks_before_outage,
-        "real_ms": time.ticks_diff(time.ticks_ms(), t0),
-        "heap_start_b": heap_start_b, "heap_end_b": heap_end_b}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "depth": depth,
+                "delays_ms": delays,
+                "reconnect_ms": reconnect_ms,
+                "replay_ms": replay_ms,
+                "stats": rig.link.stats,
+                "applied": rig.applied,
+                "acks": rig.desired.last_acks,
+                "published_before_outage": acks_before_outage,
+                "real_ms": time.ticks_diff(time.ticks_ms(), t0),
+                "heap_start_b": heap_start_b,
+                "heap_end_b": heap_end_b,
+            }
+        )
+    )
 
 
 main(*sys.argv[1:6])

@@ -47,8 +47,11 @@ class Host:
     def pump(self, wait_s=0.0):
         while True:
             try:
-                msg = self.client.receive(timeout_s=wait_s) if wait_s else \
-                    self.client.messages.get_nowait()
+                msg = (
+                    self.client.receive(timeout_s=wait_s)
+                    if wait_s
+                    else self.client.messages.get_nowait()
+                )
             except queue.Empty:
                 return
             wait_s = 0.0
@@ -75,8 +78,9 @@ class Rig:
             spec = simhw.sim_board_def(4)
             spec["rs485"] = rs485
             board = boarddef.validate(spec)
-            self.sb = simhw.SimBoard(board, ua=[0.45, 0.35, 0.55, 0.5],
-                                     fs_root=str(tmp_path) + "/")
+            self.sb = simhw.SimBoard(
+                board, ua=[0.45, 0.35, 0.55, 0.5], fs_root=str(tmp_path) + "/"
+            )
             self.app = App(board, self.sb.hw, household=household(self.sb.clock, board))
         clock = self.sb.clock
         clock.epoch_s = 1795000000
@@ -91,11 +95,22 @@ class Rig:
             clock.epoch_s += t_s - clock.time_s()
             self.ntp_offset_s = 0
 
-        unit_cfg = {"site": SITE, "unit": unit, "broker": f"{broker.host}:{broker.port}",
-                    "socket_timeout_s": 2, "keepalive_s": 60, "boot_spread_s": 0}
-        self.board = ConnectedBoard(self.app, unit_cfg, client_class=paho_umqtt.MQTTClient,
-                                    rand=random.Random(seed).random,
-                                    ntp=(ntp_time_s, set_time_s), link_period_ms=1000)
+        unit_cfg = {
+            "site": SITE,
+            "unit": unit,
+            "broker": f"{broker.host}:{broker.port}",
+            "socket_timeout_s": 2,
+            "keepalive_s": 60,
+            "boot_spread_s": 0,
+        }
+        self.board = ConnectedBoard(
+            self.app,
+            unit_cfg,
+            client_class=paho_umqtt.MQTTClient,
+            rand=random.Random(seed).random,
+            ntp=(ntp_time_s, set_time_s),
+            link_period_ms=1000,
+        )
         self.app.apply_config({"collection_period_s": 60, "control_period_s": 120})
 
     def run(self, ms, host=None, real_sleep_s=0.0):
@@ -128,9 +143,14 @@ def test_board_reports_takes_targets_and_refuses_a_bad_config(mosquitto, tmp_pat
         assert tele["health"]["outbox_depth"] == 0
         assert any(e["event"] == "time_sync" and e["value"] == 3 for e in host.seen[p.EVENT])
 
-        host.publish(p.TARGETS, {"version": 7, "ts_s": 1795000100,
-                                 "targets": {"entrance": {"t_return_c": 38.0},
-                                             "hh2": {"t_return_c": 36.5}}})
+        host.publish(
+            p.TARGETS,
+            {
+                "version": 7,
+                "ts_s": 1795000100,
+                "targets": {"entrance": {"t_return_c": 38.0}, "hh2": {"t_return_c": 36.5}},
+            },
+        )
         rig.run_until(lambda: any(a["of"] == "targets" for a in host.seen[p.ACK]), host)
         ack = [a for a in host.seen[p.ACK] if a["of"] == "targets"][-1]
         assert (ack["version"], ack["result"]) == (7, "applied")
@@ -138,16 +158,21 @@ def test_board_reports_takes_targets_and_refuses_a_bad_config(mosquitto, tmp_pat
         rig.run_until(lambda: host.seen[p.TELE][-1]["valves"][2]["target_c"] == 36.5, host)
         assert host.seen[p.TELE][-1]["valves"][0]["target_c"] == 38.0
 
-        host.publish(p.CONFIG, {"version": 3, "ts_s": 1795000200, "opening_min_pct": 80,
-                                "opening_max_pct": 30}, validate=False)  # a broken host
+        host.publish(
+            p.CONFIG,
+            {"version": 3, "ts_s": 1795000200, "opening_min_pct": 80, "opening_max_pct": 30},
+            validate=False,
+        )  # a broken host
         rig.run_until(lambda: any(a["of"] == "config" for a in host.seen[p.ACK]), host)
         ack = [a for a in host.seen[p.ACK] if a["of"] == "config"][-1]
         assert ack["result"] == "refused" and ack["version"] == 3
         assert "opening_min_pct above opening_max_pct" in ack["reason"]
         assert rig.app.config["version"] == 0  # nothing changed
 
-        host.publish(p.TARGETS, {"version": 8, "ts_s": 1795000300,
-                                 "targets": {"garage": {"t_return_c": 30.0}}})
+        host.publish(
+            p.TARGETS,
+            {"version": 8, "ts_s": 1795000300, "targets": {"garage": {"t_return_c": 30.0}}},
+        )
         rig.run_until(lambda: host.seen[p.ACK][-1]["version"] == 8, host)
         assert host.seen[p.ACK][-1]["result"] == "refused"
         assert "garage" in host.seen[p.ACK][-1]["reason"] and rig.app.targets_version == 7
@@ -165,8 +190,10 @@ def test_two_hour_outage_and_broker_restart_lose_nothing(fresh_mosquitto, tmp_pa
     sessions = [host]
     try:
         rig.run_until(lambda: len(host.seen[p.TELE]) >= 2, host)
-        host.publish(p.CONFIG, {"version": 1, "ts_s": 1795000000, "collection_period_s": 60,
-                                "control_period_s": 120})
+        host.publish(
+            p.CONFIG,
+            {"version": 1, "ts_s": 1795000000, "collection_period_s": 60, "control_period_s": 120},
+        )
         rig.run_until(lambda: rig.app.config["version"] == 1, host)
 
         # 1. The board's network goes for two hours; the host changes the config meanwhile.
@@ -174,8 +201,16 @@ def test_two_hour_outage_and_broker_restart_lose_nothing(fresh_mosquitto, tmp_pa
         rig.run(5000, host)
         host.pump(0.5)
         assert host.seen[p.STATE][-1]["status"] == "offline"  # the last will
-        host.publish(p.CONFIG, {"version": 2, "ts_s": 1795003600, "collection_period_s": 120,
-                                "control_period_s": 600, "precision_c": 0.3})
+        host.publish(
+            p.CONFIG,
+            {
+                "version": 2,
+                "ts_s": 1795003600,
+                "collection_period_s": 120,
+                "control_period_s": 600,
+                "precision_c": 0.3,
+            },
+        )
         n_before = len(host.seen[p.TELE])
         t0 = time.monotonic()
         rig.run(2 * 3600 * 1000)
@@ -186,8 +221,11 @@ def test_two_hour_outage_and_broker_restart_lose_nothing(fresh_mosquitto, tmp_pa
         delays = list(rig.board.link.delays_ms)
         paho_umqtt.NETWORK.up = True
         t1 = time.monotonic()
-        rig.run_until(lambda: rig.board.outbox.depth() == 0 and rig.app.config["version"] == 2,
-                      host, real_timeout_s=60)
+        rig.run_until(
+            lambda: rig.board.outbox.depth() == 0 and rig.app.config["version"] == 2,
+            host,
+            real_timeout_s=60,
+        )
         host.pump(0.5)
         replay_real_s = time.monotonic() - t1
         assert rig.app.config["collection_period_s"] == 120
@@ -208,12 +246,17 @@ def test_two_hour_outage_and_broker_restart_lose_nothing(fresh_mosquitto, tmp_pa
         fresh_mosquitto.start()
         host = Host(fresh_mosquitto, "e2")
         sessions.append(host)
-        rig.run_until(lambda: rig.board.link.connected and rig.board.outbox.depth() == 0, host,
-                      real_timeout_s=60)
+        rig.run_until(
+            lambda: rig.board.link.connected and rig.board.outbox.depth() == 0,
+            host,
+            real_timeout_s=60,
+        )
         host.pump(0.5)
-        print(f"outage: {depth} records on flash after 2 h (simulated in {outage_real_s:.1f} s);"
-              f" backfill in {replay_real_s:.1f} s real; {len(delays)} reconnect delays_ms "
-              f"{delays[:8]} ... {delays[-3:]}")
+        print(
+            f"outage: {depth} records on flash after 2 h (simulated in {outage_real_s:.1f} s);"
+            f" backfill in {replay_real_s:.1f} s real; {len(delays)} reconnect delays_ms "
+            f"{delays[:8]} ... {delays[-3:]}"
+        )
     finally:
         rig.board.close()
         for h in sessions:
@@ -271,8 +314,13 @@ def test_commissioning_names_what_fails(tmp_path):
 def self_test_lines(rig):
     from edge.connected import self_test
 
-    return self_test(rig.app, rig.board, lambda ms: rig.run(ms, real_sleep_s=0.0),
-                     stroke_timeout_ms=600_000, link_timeout_ms=30_000)
+    return self_test(
+        rig.app,
+        rig.board,
+        lambda ms: rig.run(ms, real_sleep_s=0.0),
+        stroke_timeout_ms=600_000,
+        link_timeout_ms=30_000,
+    )
 
 
 def test_household_valves_on_rs485_are_in_the_pi_loops_and_the_telemetry(mosquitto, tmp_path):
@@ -285,27 +333,55 @@ def test_household_valves_on_rs485_are_in_the_pi_loops_and_the_telemetry(mosquit
     from tests.boardcheck import ROOT
     from tests.edge_link.modbus_pty import PymodbusBus, RealClock, device
 
-    bus = PymodbusBus([device(5, holding={0: 0}, inputs={0: 385, 1: 420}),
-                       device(6, holding={0: 0}, inputs={0: 0xFE0C, 1: 100})])  # -50 degC
+    bus = PymodbusBus(
+        [
+            device(5, holding={0: 0}, inputs={0: 385, 1: 420}),
+            device(6, holding={0: 0}, inputs={0: 0xFE0C, 1: 100}),
+        ]
+    )  # -50 degC
     profiles = hv.load_profiles(str(ROOT / "boards" / "profiles"))
-    rs485 = {"uart": 1, "tx": 1, "rx": 2, "period_ms": 5000, "dead_after": 2,
-             "valves": [{"id": "f5-east", "addr": 5}, {"id": "f5-west", "addr": 6},
-                        {"id": "f6-east", "addr": 7}]}
+    rs485 = {
+        "uart": 1,
+        "tx": 1,
+        "rx": 2,
+        "period_ms": 5000,
+        "dead_after": 2,
+        "valves": [
+            {"id": "f5-east", "addr": 5},
+            {"id": "f5-west", "addr": 6},
+            {"id": "f6-east", "addr": 7},
+        ],
+    }
 
     def household(clock, board):
         master = modbus.RTUMaster(bus.port, RealClock(), baud=9600, timeout_ms=80)
         spec = board["rs485"]
-        return hv.build(master, clock, spec["valves"], profiles,
-                        dead_after=spec["dead_after"], probe_ms=spec["probe_ms"],
-                        stale_ms=spec["stale_ms"])
+        return hv.build(
+            master,
+            clock,
+            spec["valves"],
+            profiles,
+            dead_after=spec["dead_after"],
+            probe_ms=spec["probe_ms"],
+            stale_ms=spec["stale_ms"],
+        )
 
     host = Host(mosquitto, "e5")
     rig = Rig(mosquitto, "e5", tmp_path, rs485=rs485, household=household)
     try:
         rig.run_until(lambda: len(host.seen[p.TELE]) >= 2, host)
-        host.publish(p.TARGETS, {"version": 2, "ts_s": 1795000000, "targets": {
-            "entrance": {"t_return_c": 39.0}, "f5-east": {"t_return_c": 36.0},
-            "f5-west": {"t_return_c": 37.0, "opening_ff_pct": 55.0}}})
+        host.publish(
+            p.TARGETS,
+            {
+                "version": 2,
+                "ts_s": 1795000000,
+                "targets": {
+                    "entrance": {"t_return_c": 39.0},
+                    "f5-east": {"t_return_c": 36.0},
+                    "f5-west": {"t_return_c": 37.0, "opening_ff_pct": 55.0},
+                },
+            },
+        )
         rig.run_until(lambda: any(a["of"] == "targets" for a in host.seen[p.ACK]), host)
         ack = [a for a in host.seen[p.ACK] if a["of"] == "targets"][-1]
         assert (ack["version"], ack["result"]) == (2, "applied")
@@ -313,13 +389,23 @@ def test_household_valves_on_rs485_are_in_the_pi_loops_and_the_telemetry(mosquit
         rig.run_until(lambda: 0 < bus.registers(5, 3, 0, 1)[0] < 420, host, step_ms=5000)
         # -50 degC cannot be a return temperature: a bad probe, the valve's fail-safe opening.
         rig.run_until(lambda: bus.registers(6, 3, 0, 1) == [400], host, step_ms=5000)
-        rig.run_until(lambda: any(e["event"] == "modbus_dead" for e in host.seen[p.EVENT]),
-                      host, step_ms=5000)
+        rig.run_until(
+            lambda: any(e["event"] == "modbus_dead" for e in host.seen[p.EVENT]),
+            host,
+            step_ms=5000,
+        )
         n = len(host.seen[p.TELE])
         rig.run_until(lambda: len(host.seen[p.TELE]) > n, host)
         tele = host.seen[p.TELE][-1]
-        assert [v["id"] for v in tele["valves"]] == ["entrance", "hh1", "hh2", "hh3",
-                                                     "f5-east", "f5-west", "f6-east"]
+        assert [v["id"] for v in tele["valves"]] == [
+            "entrance",
+            "hh1",
+            "hh2",
+            "hh3",
+            "f5-east",
+            "f5-west",
+            "f6-east",
+        ]
         valves = {v["id"]: v for v in tele["valves"]}
         east = valves["f5-east"]
         assert east["t_return_c"] == pytest.approx(38.5) and east["target_c"] == 36.0

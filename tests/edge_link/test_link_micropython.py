@@ -26,16 +26,27 @@ def test_link_under_micropython_survives_an_outage_and_backfills(mosquitto, tmp_
     host = TestClient(mosquitto.host, mosquitto.port)
     for pattern in p.host_subscriptions(SITE):
         host.subscribe(pattern)
-    host.publish(p.topic(SITE, UNIT, p.TARGETS),
-                 p.encode(p.TARGETS, {"version": 4, "ts_s": 1795000000,
-                                      "targets": {"entrance": {"t_return_c": 39.0}}}),
-                 retain=True)
+    host.publish(
+        p.topic(SITE, UNIT, p.TARGETS),
+        p.encode(
+            p.TARGETS,
+            {"version": 4, "ts_s": 1795000000, "targets": {"entrance": {"t_return_c": 39.0}}},
+        ),
+        retain=True,
+    )
     bad_config = b'{"v":1,"version":2,"ts_s":1795000000,"precision_c":99}'
     host.publish(p.topic(SITE, UNIT, p.CONFIG), bad_config, retain=True)
     try:
-        proc = run_script(HERE / "mp_link_script.py", mosquitto.host, str(mosquitto.port),
-                          str(free_port()), UNIT, str(tmp_path),
-                          extra_path=(HERE.parents[1] / "sim" / "board_mqtt",), timeout_s=120)
+        proc = run_script(
+            HERE / "mp_link_script.py",
+            mosquitto.host,
+            str(mosquitto.port),
+            str(free_port()),
+            UNIT,
+            str(tmp_path),
+            extra_path=(HERE.parents[1] / "sim" / "board_mqtt",),
+            timeout_s=120,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         result = json.loads(proc.stdout.split("RESULT ", 1)[1])
         seen: dict[str, list] = {kind: [] for kind in p.UPLINK}
@@ -50,9 +61,21 @@ def test_link_under_micropython_survives_an_outage_and_backfills(mosquitto, tmp_
                 seen[kind].append(p.decode(kind, msg.payload))
     finally:
         host.close()
-    print("micropython link:", {k: result[k] for k in (
-        "depth", "reconnect_ms", "replay_ms", "real_ms", "heap_start_b", "heap_end_b")},
-        result["delays_ms"][:8])
+    print(
+        "micropython link:",
+        {
+            k: result[k]
+            for k in (
+                "depth",
+                "reconnect_ms",
+                "replay_ms",
+                "real_ms",
+                "heap_start_b",
+                "heap_end_b",
+            )
+        },
+        result["delays_ms"][:8],
+    )
     # The link, outbox and desired state hold no growing state in RAM over an outage: the
     # backlog lives on flash (a few KB of slack for the error ring and delay list).
     assert result["heap_end_b"] - result["heap_start_b"] < 8192

@@ -22,13 +22,11 @@ from tests.mqtt_client import TestClient
 
 def rig_for(broker, tmp_path, unit=UNIT, **extra):
     """A board on its own unit id (the session broker keeps other tests' retained state)."""
-    cfg = dict(CFG, broker=f"{broker.host}:{broker.port}", socket_timeout_s=2, unit=unit,
-               **extra)
+    cfg = dict(CFG, broker=f"{broker.host}:{broker.port}", socket_timeout_s=2, unit=unit, **extra)
     cfg.pop("user")
     cfg.pop("password")
     rng = random.Random(20261122)
-    return LinkRig(str(tmp_path), rand=rng.random, cfg=cfg,
-                   client_class=paho_umqtt.MQTTClient)
+    return LinkRig(str(tmp_path), rand=rng.random, cfg=cfg, client_class=paho_umqtt.MQTTClient)
 
 
 @pytest.fixture(autouse=True)
@@ -93,12 +91,18 @@ def test_telemetry_birth_targets_and_refused_config_through_mosquitto(mosquitto,
         assert [m["seq"] for m in tele] == [0, 1, 2]
         assert tele[0]["valves"][0]["id"] == "entrance"
 
-        h.publish(p.topic(SITE, UNIT, p.TARGETS),
-                  p.encode(p.TARGETS, {"version": 5, "ts_s": 1795000000,
-                                       "targets": {"entrance": {"t_return_c": 41.0}}}),
-                  retain=True)
-        bad = b'{"v":1,"version":6,"ts_s":1795000000,"collection_period_s":900,' \
-              b'"control_period_s":600}'
+        h.publish(
+            p.topic(SITE, UNIT, p.TARGETS),
+            p.encode(
+                p.TARGETS,
+                {"version": 5, "ts_s": 1795000000, "targets": {"entrance": {"t_return_c": 41.0}}},
+            ),
+            retain=True,
+        )
+        bad = (
+            b'{"v":1,"version":6,"ts_s":1795000000,"collection_period_s":900,'
+            b'"control_period_s":600}'
+        )
         h.publish(p.topic(SITE, UNIT, p.CONFIG), bad, retain=True)
         acks = collect(h, p.ACK, lambda g: len(g) >= 2, rig=rig)
         by_kind = {a["of"]: a for a in acks}
@@ -131,12 +135,13 @@ def test_broker_restart_loses_nothing_and_resubscribes(fresh_mosquitto, tmp_path
     try:
         # Desired state published while the board was away; retained, so it arrives on
         # the resubscribe.
-        h.publish(p.topic(SITE, UNIT, p.CONFIG),
-                  p.encode(p.CONFIG, {"version": 3, "ts_s": 1795000000,
-                                      "collection_period_s": 120}), retain=True)
+        h.publish(
+            p.topic(SITE, UNIT, p.CONFIG),
+            p.encode(p.CONFIG, {"version": 3, "ts_s": 1795000000, "collection_period_s": 120}),
+            retain=True,
+        )
         run_until(rig, lambda: rig.link.connected, sim_step_ms=1000)
-        run_until(rig, lambda: rig.outbox.depth() == 0 and rig.applied == [3],
-                  sim_step_ms=200)
+        run_until(rig, lambda: rig.outbox.depth() == 0 and rig.applied == [3], sim_step_ms=200)
         tele = collect(h, p.TELE, lambda g: len(g) >= 30)
         seqs = [m["seq"] for m in tele]
         # Record 0 went out before the stop; whatever was in flight is replayed (dedup by seq).
@@ -155,13 +160,17 @@ def test_broker_restart_loses_nothing_and_resubscribes(fresh_mosquitto, tmp_path
 
 
 def test_two_hour_outage_backfills_in_order_and_applies_config_changed_meanwhile(
-        mosquitto, tmp_path):
+    mosquitto, tmp_path
+):
     h = host(mosquitto)
     rig = rig_for(mosquitto, tmp_path, unit=OUTAGE_UNIT)
     try:
         run_until(rig, lambda: rig.link.connected)
-        h.publish(p.topic(SITE, OUTAGE_UNIT, p.CONFIG),
-                  p.encode(p.CONFIG, {"version": 1, "ts_s": 1795000000}), retain=True)
+        h.publish(
+            p.topic(SITE, OUTAGE_UNIT, p.CONFIG),
+            p.encode(p.CONFIG, {"version": 1, "ts_s": 1795000000}),
+            retain=True,
+        )
         run_until(rig, lambda: rig.applied == [1])
         rig.record()
         collect(h, p.TELE, lambda g: len(g) == 1)
@@ -170,9 +179,11 @@ def test_two_hour_outage_backfills_in_order_and_applies_config_changed_meanwhile
         rig.link.poll()
         states = collect(h, p.STATE, lambda g: g and g[-1]["status"] == "offline")
         assert states[-1] == {"v": 1, "status": "offline"}  # the last will
-        h.publish(p.topic(SITE, OUTAGE_UNIT, p.CONFIG),
-                  p.encode(p.CONFIG, {"version": 2, "ts_s": 1795003600,
-                                      "collection_period_s": 300}), retain=True)
+        h.publish(
+            p.topic(SITE, OUTAGE_UNIT, p.CONFIG),
+            p.encode(p.CONFIG, {"version": 2, "ts_s": 1795003600, "collection_period_s": 300}),
+            retain=True,
+        )
         t0 = time.monotonic()
         for _ in range(120):  # two simulated hours, one record a minute
             rig.record()
@@ -201,9 +212,11 @@ def test_two_hour_outage_backfills_in_order_and_applies_config_changed_meanwhile
         run_until(rig, lambda: rig.applied == [1, 2])
         acks = collect(h, p.ACK, lambda g: g and g[-1]["version"] == 2)
         assert acks[-1]["result"] == "applied"
-        print(f"outage: {attempts} attempts, delays_ms {delays[-6:]}, "
-              f"reconnect after {reconnect_sim_s:.0f} s sim, outage loop {outage_real_s:.2f} s "
-              f"real, replay of 120 in {replay_sim_s:.1f} s sim / {replay_real_s:.2f} s real")
+        print(
+            f"outage: {attempts} attempts, delays_ms {delays[-6:]}, "
+            f"reconnect after {reconnect_sim_s:.0f} s sim, outage loop {outage_real_s:.2f} s "
+            f"real, replay of 120 in {replay_sim_s:.1f} s sim / {replay_real_s:.2f} s real"
+        )
         # Replay pacing: 120 records at 5/s with a burst of 10 need 22 s after the connect
         # (measured from up to one 1 s step after it).
         assert 21 <= replay_sim_s <= 30

@@ -34,8 +34,9 @@ def valve_slaves():
     """Slave 1: generic; 2: float-cdab; 3: permille-swapped; (4: nobody)."""
     generic = device(1, holding={0: 0}, inputs={0: 412, 1: 655})  # 41.2 degC, 65.5 %
     t2, o2 = words(">f", 39.75, swap_words=True), words(">f", 22.5, swap_words=True)
-    cdab = device(2, holding={100: t2[0], 101: t2[1], 102: o2[0], 103: o2[1], 200: 0, 201: 0},
-                  inputs={})
+    cdab = device(
+        2, holding={100: t2[0], 101: t2[1], 102: o2[0], 103: o2[1], 200: 0, 201: 0}, inputs={}
+    )
     t3 = words(">h", round((38.5 - 50) / 0.01), swap_bytes=True)[0]
     o3 = words(">H", 875, swap_bytes=True)[0]
     swapped = device(3, holding={16: t3, 17: o3, 32: 0}, inputs={})
@@ -54,12 +55,21 @@ def master_on(bus, **kw):
 
 
 def household(bus, emit=None):
-    devices = [{"id": "hh1", "addr": 1, "profile": "generic"},
-               {"id": "hh2", "addr": 2, "profile": "float-cdab"},
-               {"id": "hh3", "addr": 3, "profile": "permille-swapped"},
-               {"id": "hh4", "addr": 4, "profile": "generic"}]  # not on the bus
-    return hv.build(master_on(bus, timeout_ms=100), RealClock(), devices, PROFILES, emit=emit,
-                    dead_after=2, probe_ms=60_000)
+    devices = [
+        {"id": "hh1", "addr": 1, "profile": "generic"},
+        {"id": "hh2", "addr": 2, "profile": "float-cdab"},
+        {"id": "hh3", "addr": 3, "profile": "permille-swapped"},
+        {"id": "hh4", "addr": 4, "profile": "generic"},
+    ]  # not on the bus
+    return hv.build(
+        master_on(bus, timeout_ms=100),
+        RealClock(),
+        devices,
+        PROFILES,
+        emit=emit,
+        dead_after=2,
+        probe_ms=60_000,
+    )
 
 
 def test_pymodbus_accepts_requests_and_replies_decode(bus):
@@ -180,34 +190,65 @@ def test_pi_loop_drives_rs485_valves_on_pymodbus_to_their_targets(tmp_path):
     from shared import protocol
 
     spec = simhw.sim_board_def(1)
-    spec["rs485"] = {"uart": 1, "tx": 1, "rx": 2, "baud": 38400, "period_ms": 20000,
-                     "stale_ms": 60000, "dead_after": 2, "probe_ms": 600000,
-                     "valves": [{"id": "f5-east", "addr": 1}, {"id": "f5-west", "addr": 2},
-                                {"id": "f6-east", "addr": 3}]}
-    spec["targets"] = {"entrance": {"t_return_c": 41.0}, "f5-east": {"t_return_c": 38.0},
-                       "f5-west": {"t_return_c": 44.0}}
+    spec["rs485"] = {
+        "uart": 1,
+        "tx": 1,
+        "rx": 2,
+        "baud": 38400,
+        "period_ms": 20000,
+        "stale_ms": 60000,
+        "dead_after": 2,
+        "probe_ms": 600000,
+        "valves": [
+            {"id": "f5-east", "addr": 1},
+            {"id": "f5-west", "addr": 2},
+            {"id": "f6-east", "addr": 3},
+        ],
+    }
+    spec["targets"] = {
+        "entrance": {"t_return_c": 41.0},
+        "f5-east": {"t_return_c": 38.0},
+        "f5-west": {"t_return_c": 44.0},
+    }
     board = boarddef.validate(spec)
     sb = simhw.SimBoard(board, ua=[0.4], fs_root=str(tmp_path) + "/", tau_s=300, delay_s=60)
     clock: ManualClock = sb.clock
     valves = [simhw.SimValve(stroke_s=30.0, start_pct=50.0) for _ in range(2)]
     plant = simhw.SimEntrance(valves, [0.4, 0.35], tau_s=300, delay_s=60)
-    bus = PymodbusBus([device(a, holding={0: 500}, inputs={0: 0, 1: 0}) for a in (1, 2)],
-                      baud=38400, latency_ms=1.0)
+    bus = PymodbusBus(
+        [device(a, holding={0: 500}, inputs={0: 0, 1: 0}) for a in (1, 2)],
+        baud=38400,
+        latency_ms=1.0,
+    )
     try:
+
         def publish():
             for i, addr in enumerate((1, 2)):
-                bus.set_registers(addr, 4, 0, [round(plant.t_return_c[i] * 10),
-                                               round(valves[i].pos_pct * 10)])
+                bus.set_registers(
+                    addr, 4, 0, [round(plant.t_return_c[i] * 10), round(valves[i].pos_pct * 10)]
+                )
 
         publish()
         rs = board["rs485"]
         master = modbus.RTUMaster(bus.port, RealClock(), baud=38400, timeout_ms=60)
-        household = hv.build(master, clock, rs["valves"], PROFILES,
-                             dead_after=rs["dead_after"], probe_ms=rs["probe_ms"],
-                             stale_ms=rs["stale_ms"])
+        household = hv.build(
+            master,
+            clock,
+            rs["valves"],
+            PROFILES,
+            dead_after=rs["dead_after"],
+            probe_ms=rs["probe_ms"],
+            stale_ms=rs["stale_ms"],
+        )
         app = App(board, sb.hw, household=household)
-        ok, _ = app.apply_config({"control_period_s": 120, "kp_pct_per_c": 5.0, "ti_s": 900.0,
-                                  "collection_period_s": 60})
+        ok, _ = app.apply_config(
+            {
+                "control_period_s": 120,
+                "kp_pct_per_c": 5.0,
+                "ti_s": 900.0,
+                "collection_period_s": 60,
+            }
+        )
         assert ok
         start = [plant.t_return_c[0] - 38.0, plant.t_return_c[1] - 44.0]
         assert abs(start[0]) > 1.0 and abs(start[1]) > 1.0, start
@@ -224,8 +265,9 @@ def test_pi_loop_drives_rs485_valves_on_pymodbus_to_their_targets(tmp_path):
                     cmds[:] = [bus.registers(a, 3, 0, 1)[0] / 10.0 for a in (1, 2)]
                 for v, cmd in zip(valves, cmds, strict=True):  # each valve's own positioner
                     err = cmd - v.pos_pct
-                    v.direction = hal.STOP if abs(err) <= 0.3 else (
-                        hal.OPEN if err > 0 else hal.CLOSE)
+                    v.direction = (
+                        hal.STOP if abs(err) <= 0.3 else (hal.OPEN if err > 0 else hal.CLOSE)
+                    )
                 sb.plant.advance(dt)
                 plant.advance(dt)
                 clock.advance(dt)

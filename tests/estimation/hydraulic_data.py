@@ -11,12 +11,12 @@ import dataclasses
 
 import numpy as np
 
-from host.estimation.adapter import nominal_s
-from host.estimation.conditions import Conditions
-from host.hydraulics.generate import generate_network
-from host.hydraulics.network import Network
-from host.hydraulics.results import solve_network
-from host.hydraulics.solver import SolverOptions
+from host.models.estimation.adapter import nominal_s
+from host.models.estimation.conditions import Conditions
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.network import Network
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.solver import SolverOptions
 
 #: Tight tolerances: the estimator's exactness checks need heads to ~1e-12 m.
 TIGHT = SolverOptions(head_tol_m=1e-11, flow_step_tol=1e-12)

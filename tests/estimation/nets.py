@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.estimation.forward import solve_flows
-from host.estimation.graph import PipeGraph, graph_from_edges
+from host.models.estimation.forward import solve_flows
+from host.models.estimation.graph import PipeGraph, graph_from_edges
 
 Edges = list[tuple[str, str, str]]
 

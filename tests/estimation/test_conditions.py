@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from host.estimation.conditions import (
+from host.models.estimation.conditions import (
     Catalog,
     Conditions,
     ConditionsError,

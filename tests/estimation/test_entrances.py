@@ -1,6 +1,6 @@
 """Entrance valves of known opening: the joint supply + return + entrance path system.
 
-Data: the hydraulics package's closed-loop solver (host.hydraulics.results.solve_network) on
+Data: the hydraulics package's closed-loop solver (host.models.hydraulics.results.solve_network) on
 generated tree networks (the generator's loop pipes removed) whose entrance valves move
 between conditions; the recorded openings go into the conditions. The true network differs
 from the network file the estimator reads where the test says so (building resistances, the
@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import host.hydraulics.solver as hsolver
-from host.cli import main as cli_main
-from host.estimation.adapter import estimate_network
-from host.estimation.conditions import write_conditions
-from host.estimation.entrances import EntranceDataError
-from host.estimation.report import estimate_to_dict
-from host.estimation.weighting import SensorModel
-from host.hydraulics.network import Network
-from host.hydraulics.writer import save_network
+import host.models.hydraulics.solver as hsolver
+from host.cli.main import main as cli_main
+from host.models.estimation.adapter import estimate_network
+from host.models.estimation.conditions import write_conditions
+from host.models.estimation.entrances import EntranceDataError
+from host.models.estimation.report import estimate_to_dict
+from host.models.estimation.weighting import SensorModel
+from host.models.hydraulics.network import Network
+from host.models.hydraulics.writer import save_network
 from tests.estimation.hydraulic_data import (
     conditions_from_solver,
     lumped_network,

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import wntr  # the independent solver: a missing install fails, never skips
 
-from host.estimation.full import dh_from_heads, estimate_full
-from host.estimation.graph import PipeGraph, graph_from_edges
-from host.estimation.partial import estimate_partial
-from host.estimation.weighting import SensorModel
+from host.models.estimation.full import dh_from_heads, estimate_full
+from host.models.estimation.graph import PipeGraph, graph_from_edges
+from host.models.estimation.partial import estimate_partial
+from host.models.estimation.weighting import SensorModel
 from tests.estimation.nets import add_loops, random_tree, tree_with_entrances
 
 M3H_PER_M3S = 3600.0

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from host.estimation.full import dh_from_heads, estimate_full
-from host.estimation.graph import graph_from_edges
-from host.estimation.result import Status
-from host.estimation.weighting import SensorModel
+from host.models.estimation.full import dh_from_heads, estimate_full
+from host.models.estimation.graph import graph_from_edges
+from host.models.estimation.result import Status
+from host.models.estimation.weighting import SensorModel
 from tests.estimation.nets import add_loops, looped_graph, random_tree, synthetic
 
 EXACT = 1e-9

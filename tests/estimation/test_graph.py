@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.estimation.conditions import Conditions
-from host.estimation.forward import head_sensitivity, solve_flows
-from host.estimation.graph import GraphError, PipeGraph, graph_from_edges
-from host.estimation.identifiability import proportional_conditions
-from host.estimation.selection import select_distinct, steady_conditions
+from host.models.estimation.conditions import Conditions
+from host.models.estimation.forward import head_sensitivity, solve_flows
+from host.models.estimation.graph import GraphError, PipeGraph, graph_from_edges
+from host.models.estimation.identifiability import proportional_conditions
+from host.models.estimation.selection import select_distinct, steady_conditions
 from tests.estimation.nets import add_loops, outflows, random_tree
 
 

@@ -15,22 +15,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from host.cli import main as cli_main
-from host.estimation.adapter import catalog, estimate_network
-from host.estimation.conditions import Conditions, load_conditions
-from host.estimation.history import (
+from host.assets.network_import import import_network
+from host.cli.main import main as cli_main
+from host.models.estimation.adapter import catalog, estimate_network
+from host.models.estimation.conditions import Conditions, load_conditions
+from host.models.estimation.history import (
     HistoryError,
     conditions_from_store,
     iso,
     read_history,
 )
-from host.estimation.selection import steady_conditions
-from host.hydraulics.network import Measurement, MeasurementKind, Network
-from host.hydraulics.results import solve_network
-from host.hydraulics.writer import save_network
-from host.mqtt_link import Delivery
-from host.registry_import import import_network
-from host.service import Service
+from host.models.estimation.selection import steady_conditions
+from host.models.hydraulics.network import Measurement, MeasurementKind, Network
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.writer import save_network
+from host.service.mqtt_link import Delivery
+from host.service.runtime import Service
 from host.storage import Storage
 from shared import protocol as p
 from tests.estimation.hydraulic_data import TIGHT, lumped_network, station_and_entrances
@@ -443,10 +443,10 @@ def test_history_of_moving_valves_only_is_refused(tmp_path) -> None:
     fill_store(url, net_path, messages(net, plan))
     out = io.StringIO()
     err = io.StringIO()
-    from host.cli import build_parser
-    from host.estimation.cli import run_estimate
+    from host.cli.estimate import run_estimate
+    from host.cli.main import build_parser
 
-    args = build_parser().parse_args(
+    args = build_parser("estimate").parse_args(
         [
             "estimate",
             str(net_path),
@@ -487,7 +487,7 @@ def test_postgres_store_gives_the_same_conditions(tmp_path, case: Case) -> None:
 
 # ------------------------------------------------------------------ the registry ----
 def test_the_station_unit_is_registered_and_never_an_entrance_unit(tmp_path) -> None:
-    from host.registry import Registry, RegistryError
+    from host.assets.registry import Registry, RegistryError
     from host.storage import open_storage
 
     net, _ = make_network()

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.cli import main as cli_main
-from host.estimation.adapter import estimate_network, split_network
-from host.estimation.conditions import write_conditions
-from host.hydraulics.writer import save_network
+from host.cli.main import main as cli_main
+from host.models.estimation.adapter import estimate_network, split_network
+from host.models.estimation.conditions import write_conditions
+from host.models.hydraulics.writer import save_network
 from tests.estimation.hydraulic_data import (
     conditions_from_solver,
     lumped_network,
@@ -128,7 +128,7 @@ def test_cli_negative_flow_reported(tmp_path: Path, capsys) -> None:
 
 
 def test_cli_progress_bar(tmp_path: Path) -> None:
-    from host.estimation.cli import ProgressBar
+    from host.cli.estimate import ProgressBar
 
     buf = io.StringIO()
     bar = ProgressBar(buf, enabled=True, delay_s=0.0)
@@ -163,10 +163,10 @@ def test_noisy_loops_of_small_flow_do_not_blow_up() -> None:
     fit finds y ≈ 0 (S ≈ 1e30) and says so (standard error 1e10 % of S); the nonlinear
     refinement used to keep that S with a standard error conditional on the flows and call it
     identified (mean error 5e27). It must stay uncertain, and the rest keep their accuracy."""
-    from host.estimation.adapter import condition_arrays
-    from host.estimation.forward import solve_flows
-    from host.estimation.full import estimate_full
-    from host.estimation.weighting import SensorModel
+    from host.models.estimation.adapter import condition_arrays
+    from host.models.estimation.forward import solve_flows
+    from host.models.estimation.full import estimate_full
+    from host.models.estimation.weighting import SensorModel
 
     net, s_all = lumped_network(2000, 7, spread=0.3)
     cond = conditions_from_solver(net, 10, 7)

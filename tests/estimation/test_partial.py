@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from host.estimation.graph import graph_from_edges
-from host.estimation.partial import estimate_partial, path_matrix
-from host.estimation.result import Status
-from host.estimation.weighting import SensorModel
+from host.models.estimation.graph import graph_from_edges
+from host.models.estimation.partial import estimate_partial, path_matrix
+from host.models.estimation.result import Status
+from host.models.estimation.weighting import SensorModel
 from tests.estimation.nets import looped_graph, synthetic, tree_with_entrances
 
 EXACT = 1e-9

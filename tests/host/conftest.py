@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from host.service import Service
+from host.service.runtime import Service
 from host.storage import Storage, open_storage
 from tests.host.helpers import make_config, new_site
 from tests.postgres import PostgresCluster

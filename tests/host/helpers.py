@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from host.config import AlarmConfig, BrokerConfig, Config, DatabaseConfig, ServiceConfig
+from host.service.config import AlarmConfig, BrokerConfig, Config, DatabaseConfig, ServiceConfig
 from shared import protocol as p
 
 TS0 = int(time.time()) - 60  # recent: records stamped near TS0 are live
@@ -23,13 +23,15 @@ def make_config(broker: Any, db_url: str, site: str, **service: Any) -> Config:
     defaults: dict[str, Any] = {"tick_s": 0.2, "log_summary_s": 0.0}
     return Config(
         broker=BrokerConfig(
-            host=broker.host, port=broker.port, client_id="host-" + uuid.uuid4().hex[:8],
+            host=broker.host,
+            port=broker.port,
+            client_id="host-" + uuid.uuid4().hex[:8],
             keepalive_s=5,
         ),
         database=DatabaseConfig(url=db_url, sqlite_synchronous="NORMAL"),
         service=ServiceConfig(sites=(site,), **(defaults | service)),
         alarms=AlarmConfig(min_duration_s=0),
-    )  # fmt: skip
+    )
 
 
 def with_service(cfg: Config, **service: Any) -> Config:
@@ -42,8 +44,13 @@ def tele(seq: int, ts_s: int = TS0, n_households: int = 2, t_c: float = 40.0, **
         {"id": f"h{i}", "t_return_c": t_c - 1, "opening_cmd_pct": 40.0}
         for i in range(n_households)
     ]
-    msg = {"v": 1, "ts_s": ts_s, "seq": seq, "valves": valves,
-           "entrance": {"t_supply_c": 55.0, "flow_m3h": 3.2}}  # fmt: skip
+    msg = {
+        "v": 1,
+        "ts_s": ts_s,
+        "seq": seq,
+        "valves": valves,
+        "entrance": {"t_supply_c": 55.0, "flow_m3h": 3.2},
+    }
     msg.update(extra)
     return msg
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from host.alarms import AlarmError, Alarms
-from host.config import AlarmConfig
+from host.control.alarms import AlarmError, Alarms
+from host.service.config import AlarmConfig
 
 SITE, UNIT = "estate-7", "b1"
 CFG = AlarmConfig(
-    household_t_low_c=20.0, household_t_high_c=50.0, household_t_very_high_c=60.0,
-    entrance_t_low_c=25.0, entrance_t_high_c=55.0, entrance_t_very_high_c=65.0,
-    hysteresis_c=1.0, min_duration_s=600,
-)  # fmt: skip
+    household_t_low_c=20.0,
+    household_t_high_c=50.0,
+    household_t_very_high_c=60.0,
+    entrance_t_low_c=25.0,
+    entrance_t_high_c=55.0,
+    entrance_t_very_high_c=65.0,
+    hysteresis_c=1.0,
+    min_duration_s=600,
+)
 
 
 @pytest.fixture
@@ -118,8 +123,11 @@ def test_offline_and_board_events(engine):
         engine.board_event(SITE, UNIT, {**ev, "event": "sensor_fault", "valve": "h3"})
         engine.board_event(SITE, UNIT, {**ev, "event": "outbox_overflow"})
         engine.board_event(SITE, UNIT, {**ev, "event": "boot", "severity": "info"})
-    assert sorted(kinds(engine)) == [("-", "event:outbox_overflow"), ("-", "offline"),
-                                     ("h3", "sensor_fault")]  # fmt: skip
+    assert sorted(kinds(engine)) == [
+        ("-", "event:outbox_overflow"),
+        ("-", "offline"),
+        ("h3", "sensor_fault"),
+    ]
     with engine.storage.transaction():
         engine.board_transition(SITE, UNIT, True, "birth", 130.0)
         engine.board_event(SITE, UNIT, {**ev, "event": "sensor_ok", "valve": "h3"})

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from host.balancer import BalancerError
-from host.service import Service
+from host.control.balancer import BalancerError
+from host.service.runtime import Service
 from shared import protocol as p
 from tests.host.helpers import make_config, wait_until
 from tests.mqtt_client import TestClient
@@ -46,8 +46,10 @@ def _tele(seq: int, ts_s: int, t_c: float, opening: float = 60.0, flow: float = 
     valves = [{"id": "entrance", "t_return_c": t_c, "opening_cmd_pct": opening}]
     for vid, t in (hh or {}).items():
         valves.append({"id": vid, "t_return_c": t, "opening_cmd_pct": 50.0})
-    return p.encode(p.TELE, {"v": 1, "ts_s": ts_s, "seq": seq, "valves": valves,
-                             "entrance": {"flow_m3h": flow}})  # fmt: skip
+    return p.encode(
+        p.TELE,
+        {"v": 1, "ts_s": ts_s, "seq": seq, "valves": valves, "entrance": {"flow_m3h": flow}},
+    )
 
 
 def _report(board: TestClient, site: str, returns: dict[str, float], ts_s: int, seq: int):
@@ -86,8 +88,10 @@ def test_a_run_equalises_returns_publishes_targets_and_records_why(station, mosq
         assert b1["inputs"]["t_return_c"] == 36.0 and b1["reason"] == "equalise"
         assert b1["desired_version"] == 1 and b1["trigger"] == "manual"
         # An ack comes back and the desired state records it.
-        board.publish(p.topic(site, "b3", p.ACK), p.encode(p.ACK, {
-            "ts_s": now, "of": "targets", "version": 1, "result": "applied"}))  # fmt: skip
+        board.publish(
+            p.topic(site, "b3", p.ACK),
+            p.encode(p.ACK, {"ts_s": now, "of": "targets", "version": 1, "result": "applied"}),
+        )
         wait_until(lambda: station.desired.status(site, "b3")["targets"]["status"] == "applied")
     finally:
         board.close()

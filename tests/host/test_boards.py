@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from host.mqtt_link import Delivery
-from host.service import Service
+from host.service.mqtt_link import Delivery
+from host.service.runtime import Service
 from shared import protocol as p
 from tests.host.helpers import make_config, tele_bytes, wait_until
 from tests.mqtt_client import TestClient
@@ -34,8 +34,12 @@ def test_birth_then_last_will_turns_the_board_offline_within_the_bounded_delay(
     svc = _service(mosquitto, sqlite_url, site, offline_timeout_s=600.0)
     board = TestClient(mosquitto.host, mosquitto.port, will=p.last_will(site, "b1"))
     try:
-        birth = {"status": "online", "fw": "1.2.0", "boot_reason": "power_on",
-                 "targets_version": 3}  # fmt: skip
+        birth = {
+            "status": "online",
+            "fw": "1.2.0",
+            "boot_reason": "power_on",
+            "targets_version": 3,
+        }
         board.publish(p.topic(site, "b1", p.STATE), p.encode(p.STATE, birth), retain=True)
         wait_until(lambda: svc.boards.online(site, "b1"), what="online after birth")
         state = svc.boards.state[(site, "b1")]
@@ -62,8 +66,7 @@ def test_silence_turns_a_board_offline_after_the_timeout_and_data_brings_it_back
     board = TestClient(mosquitto.host, mosquitto.port)
     try:
         health = {"outbox_depth": 7, "dropped_total": 2, "heap_free_b": 50000}
-        board.publish(p.topic(site, "b1", p.TELE),
-                      tele_bytes(1, int(time.time()), health=health))  # fmt: skip
+        board.publish(p.topic(site, "b1", p.TELE), tele_bytes(1, int(time.time()), health=health))
         wait_until(lambda: svc.boards.online(site, "b1"), what="online from data")
         t0 = time.monotonic()
         state = svc.boards.state[(site, "b1")]
@@ -87,8 +90,9 @@ def test_data_arriving_at_the_moment_of_the_timeout_wins(mosquitto, sqlite_url, 
     arrived (and is still queued) keeps the board online, and one arriving exactly at the
     timeout does too (the timeout is strictly "longer than")."""
     now = [1000.0]
-    svc = Service(make_config(mosquitto, sqlite_url, site, offline_timeout_s=10.0),
-                  clock=lambda: now[0])  # fmt: skip
+    svc = Service(
+        make_config(mosquitto, sqlite_url, site, offline_timeout_s=10.0), clock=lambda: now[0]
+    )
     uid = svc.storage.add_unit(site, "b1")
     topic = p.topic(site, "b1", p.TELE)
     first = Delivery(1, 1, 0, topic, tele_bytes(1, 1000), False, 1000.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host.service import Service
+from host.service.runtime import Service
 from shared import protocol as p
 from tests.brokers import free_port, mosquitto_binary, wait_for_port
 from tests.host.helpers import make_config, new_site, tele_bytes, wait_until

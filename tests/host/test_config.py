@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from host.config import ConfigError, load_config, parse_config
+from host.service.config import ConfigError, load_config, parse_config
 
 
 def test_a_minimal_file_gets_the_defaults(tmp_path: Path):
     path = tmp_path / "host.toml"
-    path.write_text('[service]\nsites = ["estate-7"]\n[broker]\nport = 8883\n'
-                    'tls_ca_file = "/etc/ca.pem"\n')  # fmt: skip
+    path.write_text(
+        '[service]\nsites = ["estate-7"]\n[broker]\nport = 8883\ntls_ca_file = "/etc/ca.pem"\n'
+    )
     cfg = load_config(path)
     assert cfg.service.sites == ("estate-7",)
     assert cfg.broker.port == 8883 and cfg.broker.tls_ca_file == "/etc/ca.pem"
@@ -46,7 +47,7 @@ def test_unreadable_file(tmp_path: Path):
 
 
 def test_serve_refuses_a_bad_config_with_exit_code_1(tmp_path: Path):
-    from host.cli import main
+    from host.cli.main import main
 
     path = tmp_path / "host.toml"
     path.write_text('[service]\nsites = ["estate-7"]\nbogus = 1\n')
@@ -56,7 +57,7 @@ def test_serve_refuses_a_bad_config_with_exit_code_1(tmp_path: Path):
 def test_metrics_endpoint_serves_prometheus_text(mosquitto, tmp_path: Path):
     import urllib.request
 
-    from host.service import Service
+    from host.service.runtime import Service
     from tests.brokers import free_port
     from tests.host.helpers import make_config, new_site
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from host.desired import CommandError
+from host.control.desired import CommandError
 from shared import protocol as p
 from tests.host.helpers import wait_until
 from tests.mqtt_client import TestClient
@@ -25,8 +25,9 @@ def test_a_config_change_made_while_the_board_is_offline_reaches_it_when_it_retu
 ):
     # The board is away; the operator changes the config twice.
     v1 = service.desired.set(site, "b1", "config", {"control_period_s": 900}, who="alice")
-    v2 = service.desired.set(site, "b1", "config",
-                             {"control_period_s": 600, "precision_c": 0.3}, who="bob")  # fmt: skip
+    v2 = service.desired.set(
+        site, "b1", "config", {"control_period_s": 600, "precision_c": 0.3}, who="bob"
+    )
     assert (v1, v2) == (1, 2)
     assert service.desired.status(site, "b1")["config"] == {
         "version": 2,
@@ -72,8 +73,9 @@ def test_refused_acks_keep_their_reason_and_bad_commands_change_nothing(service,
     finally:
         board.close()
     with pytest.raises(CommandError) as err:
-        service.desired.set(site, "b1", "targets", {"targets": {"entrance": {"t_return_c": 5}}},
-                            who="ops")  # fmt: skip
+        service.desired.set(
+            site, "b1", "targets", {"targets": {"entrance": {"t_return_c": 5}}}, who="ops"
+        )
     assert err.value.reason == "range"
     with pytest.raises(CommandError) as err:
         service.desired.set(site, "ghost", "config", {}, who="ops")

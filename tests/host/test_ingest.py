@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.mqtt_link import Delivery
-from host.service import Service
+from host.service.mqtt_link import Delivery
+from host.service.runtime import Service
 from shared import protocol as p
 from tests.host.helpers import TS0, make_config, new_site, tele, tele_bytes, wait_until
 from tests.mqtt_client import TestClient
@@ -50,8 +50,9 @@ def test_duplicates_and_backfill_land_once_and_in_order(service, board, site):
     wait_until(lambda: service.ingest.metrics.refused_total() == 2, what="2 replays refused")
     assert stored(service, site) == list(range(5, 15))
     series = service.storage.query(site, "b1", "entrance", "t_return_c", 0, 2**40)
-    assert [t for t, _ in series] == sorted([ts for _, ts in backfill] +
-                                            [TS0 + 60 * s for s in range(10, 15)])  # fmt: skip
+    assert [t for t, _ in series] == sorted(
+        [ts for _, ts in backfill] + [TS0 + 60 * s for s in range(10, 15)]
+    )
     assert service.storage.refusals() == {(site, "b1", "replayed"): 2}
     assert service.ingest.metrics.refused[(site, "b1", "replayed")] == 2
 
@@ -84,23 +85,33 @@ def test_bad_messages_are_refused_and_counted_and_the_service_goes_on(service, b
 # ------------------------------------------------------------------------ fuzzing ----
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 _valve = st.fixed_dictionaries(
-    {"id": st.sampled_from(["entrance", "h1", "h2", "", "x" * 40, "bad id"]),
-     "t_return_c": st.none() | st.floats(-50, 200) | st.integers(-50, 200),
-     "opening_cmd_pct": st.floats(-10, 110) | st.booleans()},
+    {
+        "id": st.sampled_from(["entrance", "h1", "h2", "", "x" * 40, "bad id"]),
+        "t_return_c": st.none() | st.floats(-50, 200) | st.integers(-50, 200),
+        "opening_cmd_pct": st.floats(-10, 110) | st.booleans(),
+    },
     optional={"sensor_ok": st.booleans() | st.none(), "valve_ok": st.booleans()},
-)  # fmt: skip
+)
 _tele = st.fixed_dictionaries(
-    {"v": st.sampled_from([1, 1, 1, 2, "1"]), "ts_s": st.integers(-5, p.MAX_TS_S + 5),
-     "seq": st.integers(-5, 60), "valves": st.lists(_valve, max_size=4)},
-    optional={"entrance": st.dictionaries(st.sampled_from(["t_supply_c", "flow_m3h"]),
-                                          st.floats(allow_nan=True) | st.none()),
-              "junk": _json},
-)  # fmt: skip
+    {
+        "v": st.sampled_from([1, 1, 1, 2, "1"]),
+        "ts_s": st.integers(-5, p.MAX_TS_S + 5),
+        "seq": st.integers(-5, 60),
+        "valves": st.lists(_valve, max_size=4),
+    },
+    optional={
+        "entrance": st.dictionaries(
+            st.sampled_from(["t_supply_c", "flow_m3h"]), st.floats(allow_nan=True) | st.none()
+        ),
+        "junk": _json,
+    },
+)
 _payload = st.one_of(
     _tele.map(lambda m: json.dumps(m).encode()),
     _json.map(lambda m: json.dumps(m).encode()),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from host.registry import Registry, RegistryError
-from host.registry_import import import_network
+from host.assets.network_import import import_network
+from host.assets.registry import Registry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "sim" / "networks" / "tiny.json"
@@ -21,12 +21,21 @@ def registry(storage) -> Registry:
 
 def _tiny_with_extras(tmp_path: Path) -> Path:
     doc = json.loads(TINY.read_text())
-    doc["meta"] = {"registry": {
-        "site": "estate-7",
-        "units": {"E3": "b3-e1"},
-        "households": {"E3-1": {"household_type": "ground_gable", "heated_area_m2": 72.5,
-                                "has_room_sensor": True, "position": "east", "point": "f1-e"}},
-    }}  # fmt: skip
+    doc["meta"] = {
+        "registry": {
+            "site": "estate-7",
+            "units": {"E3": "b3-e1"},
+            "households": {
+                "E3-1": {
+                    "household_type": "ground_gable",
+                    "heated_area_m2": 72.5,
+                    "has_room_sensor": True,
+                    "position": "east",
+                    "point": "f1-e",
+                }
+            },
+        }
+    }
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(doc))
     return path
@@ -40,9 +49,16 @@ def test_import_from_the_network_file(registry, tmp_path):
     assert registry.storage.unit_id("estate-7", "b3-e1") is not None  # mapped unit
     assert registry.storage.unit_id("estate-7", "E1") is not None  # default: entrance id
     hh = registry.household("E3-1")
-    assert hh == {"id": "E3-1", "entrance_id": "E3", "floor": 1, "position": "east",
-                  "household_type": "ground_gable", "heated_area_m2": 72.5,
-                  "has_room_sensor": True, "point": "f1-e"}  # fmt: skip
+    assert hh == {
+        "id": "E3-1",
+        "entrance_id": "E3",
+        "floor": 1,
+        "position": "east",
+        "household_type": "ground_gable",
+        "heated_area_m2": 72.5,
+        "has_room_sensor": True,
+        "point": "f1-e",
+    }
     with pytest.raises(RegistryError) as err:
         import_network(registry, _tiny_with_extras(tmp_path))
     assert err.value.reason == "duplicate"
@@ -65,7 +81,7 @@ def test_inconsistent_edits_are_refused_with_a_reason(registry, tmp_path):
                 "d1", "estate-7", "b3-e1", "f1-e", "household_valve", household_id="E1-1"
             ),
             "missing",
-        ),  # fmt: skip
+        ),
         (lambda: registry.add_device("d1", "estate-7", "b3-e1", "f1-e", "kettle"), "value"),
         (lambda: registry.add_device("d1", "estate-7", "nobody", "x", "pressure"), "missing"),
     ]
@@ -80,8 +96,9 @@ def test_inconsistent_edits_are_refused_with_a_reason(registry, tmp_path):
     assert registry.household("E1-1")["heated_area_m2"] == 90.0
     registry.add_device("d1", "estate-7", "E1", "f6-w", "household_valve", household_id="E1-1")
     with pytest.raises(RegistryError) as err:
-        registry.add_device("d2", "estate-7", "b3-e1", "f1-e", "household_valve",
-                            household_id="E1-1")  # fmt: skip
+        registry.add_device(
+            "d2", "estate-7", "b3-e1", "f1-e", "household_valve", household_id="E1-1"
+        )
     assert err.value.reason == "inconsistent"  # E1-1 is not under E3
     assert registry.counts()["devices"] == 1
 
@@ -116,17 +133,20 @@ def test_updates_and_deletes_are_checked_and_keep_a_units_history(registry, tmp_
     assert err.value.reason == "inconsistent"
     registry.update_building("B3", name="Block 3", floors=top + 2)
     assert store.fetch_one("SELECT name, floors FROM buildings WHERE id = 'B3'") == (
-        "Block 3", top + 2)  # fmt: skip
+        "Block 3",
+        top + 2,
+    )
     registry.update_entrance("E3", building_id="B1")
     registry.update_entrance("E3", building_id="B3")
-    registry.add_device("d1", "estate-7", "b3-e1", "f1-e", "household_valve",
-                        household_id="E3-1")  # fmt: skip
+    registry.add_device("d1", "estate-7", "b3-e1", "f1-e", "household_valve", household_id="E3-1")
     with pytest.raises(RegistryError) as err:
         registry.update_device("d1", household_id="E1-1")  # not under E3 (and missing)
     assert err.value.reason == "missing"
     registry.update_device("d1", kind="room_sensor", household_id=None)
     assert store.fetch_one("SELECT kind, household_id FROM devices WHERE id = 'd1'") == (
-        "room_sensor", None)  # fmt: skip
+        "room_sensor",
+        None,
+    )
     # an entrance goes once nothing hangs on it; its unit stays, with its id (its data)
     uid = store.unit_id("estate-7", "b3-e1")
     registry.delete("device", "d1")
@@ -134,14 +154,23 @@ def test_updates_and_deletes_are_checked_and_keep_a_units_history(registry, tmp_
         registry.delete("household", hh)
     registry.delete("entrance", "E3")
     assert store.fetch_one("SELECT COUNT(*) FROM entrances WHERE id = 'E3'") == (0,)
-    assert store.fetch_one("SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND"
-                           " unit = 'b3-e1'") == (uid, None)  # fmt: skip
+    assert store.fetch_one(
+        "SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND unit = 'b3-e1'"
+    ) == (uid, None)
     registry.add_entrance("E3b", "B3", "estate-7", "b3-e1")  # the board serves a new entrance
-    assert store.fetch_one("SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND"
-                           " unit = 'b3-e1'") == (uid, "E3b")  # fmt: skip
+    assert store.fetch_one(
+        "SELECT id, entrance_id FROM units WHERE site = 'estate-7' AND unit = 'b3-e1'"
+    ) == (uid, "E3b")
     registry.delete("entrance", "E3b")
     registry.delete("building", "B3")
     audit = [r[0] for r in store.fetch_all("SELECT action FROM audit ORDER BY id")]
-    assert {"update_station", "update_building", "update_entrance", "update_device",
-            "delete_device", "delete_household", "delete_entrance",
-            "delete_building"} <= set(audit)  # fmt: skip
+    assert {
+        "update_station",
+        "update_building",
+        "update_entrance",
+        "update_device",
+        "delete_device",
+        "delete_household",
+        "delete_entrance",
+        "delete_building",
+    } <= set(audit)

@@ -16,10 +16,15 @@ DEC = 1764600000  # 2025-12-01 14:40 UTC
 
 
 def msg(uid: int, seq: int, ts_s: int, t_c: float = 40.0) -> TeleMessage:
-    body = {"ts_s": ts_s, "seq": seq, "valves": [
-        {"id": "entrance", "t_return_c": t_c, "opening_cmd_pct": 50.0, "sensor_ok": True},
-        {"id": "h1", "t_return_c": t_c - 2, "opening_cmd_pct": 30.0}],
-        "entrance": {"flow_m3h": 2.5}}  # fmt: skip
+    body = {
+        "ts_s": ts_s,
+        "seq": seq,
+        "valves": [
+            {"id": "entrance", "t_return_c": t_c, "opening_cmd_pct": 50.0, "sensor_ok": True},
+            {"id": "h1", "t_return_c": t_c - 2, "opening_cmd_pct": 30.0},
+        ],
+        "entrance": {"flow_m3h": 2.5},
+    }
     return TeleMessage(uid, seq, ts_s, time.time(), tele_rows(body))
 
 
@@ -88,8 +93,11 @@ def test_a_season_of_one_entrance_comes_back_in_well_under_a_second(storage):
     batch = []
     for seq in range(n):
         ts = season_start + 60 * seq
-        batch.append(TeleMessage(uid, seq, ts, 0.0, (("entrance", 40.0 + seq % 7, None, 50.0)
-                                                       + (None,) * 11,)))  # fmt: skip
+        batch.append(
+            TeleMessage(
+                uid, seq, ts, 0.0, (("entrance", 40.0 + seq % 7, None, 50.0) + (None,) * 11,)
+            )
+        )
         if len(batch) == 20_000:
             storage.insert_telemetry(batch)
             batch = []
@@ -110,8 +118,16 @@ def test_a_season_of_one_entrance_comes_back_in_well_under_a_second(storage):
 def test_boards_events_refusals_persist(storage, db_url):
     uid = storage.add_unit(SITE, "b1")
     with storage.transaction():
-        storage.save_board(uid, {"status": "online", "status_s": 5, "status_reason": "birth",
-                                 "fw": "1.0", "outbox_depth": 3})  # fmt: skip
+        storage.save_board(
+            uid,
+            {
+                "status": "online",
+                "status_s": 5,
+                "status_reason": "birth",
+                "fw": "1.0",
+                "outbox_depth": 3,
+            },
+        )
         ev = {"ts_s": NOV, "seq": 9, "event": "boot", "severity": "info"}
         assert storage.insert_event(uid, ev, 1.0)
         assert not storage.insert_event(uid, ev, 2.0)

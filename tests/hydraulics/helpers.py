@@ -6,8 +6,8 @@ from collections import deque
 
 import numpy as np
 
-from host.hydraulics.solver import SolveResult, head_loss_m
-from host.hydraulics.system import HydraulicSystem
+from host.models.hydraulics.solver import SolveResult, head_loss_m
+from host.models.hydraulics.system import HydraulicSystem
 
 
 def mass_balance_worst_rel(system: HydraulicSystem, flow_m3_s: np.ndarray) -> float:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from host.hydraulics.network import Entrance, Household, Network, Node, Pipe, Pump, Side, Station
-from host.hydraulics.valves import Valve
+from host.models.hydraulics.network import (
+    Entrance,
+    Household,
+    Network,
+    Node,
+    Pipe,
+    Pump,
+    Side,
+    Station,
+)
+from host.models.hydraulics.valves import Valve
 
 #: A pump with h = 20 − 0.05·G² (G in m³/h) at rated speed: b = 0, so analytic answers.
 PUMP = Pump((0.0, 10.0, 20.0), (20.0, 15.0, 0.0), 1.0)

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from host.hydraulics.friction import head_loss_m, resistance_s2_m5
-from host.hydraulics.network import Pump, Side
-from host.hydraulics.results import solve_network
-from host.hydraulics.system import compile_network
-from host.hydraulics.valves import Valve
-from host.hydraulics.water import density_kg_m3, kinematic_viscosity_m2_s
+from host.models.hydraulics.friction import head_loss_m, resistance_s2_m5
+from host.models.hydraulics.network import Pump, Side
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.system import compile_network
+from host.models.hydraulics.valves import Valve
+from host.models.hydraulics.water import density_kg_m3, kinematic_viscosity_m2_s
 from tests.hydraulics.helpers import assert_invariants
 from tests.hydraulics.nets import BIG_VALVE, PUMP, entrance, lumped, network
 
@@ -165,7 +165,7 @@ def test_pump_curve_single_point_rule() -> None:
 
 
 def test_compile_adds_internal_household_nodes() -> None:
-    from host.hydraulics.network import Household
+    from host.models.hydraulics.network import Household
 
     net = network(
         ("S0", "R0"),

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from host.hydraulics.cli import register
+from host.cli.solve import register
 
 NETWORKS = Path(__file__).resolve().parents[2] / "sim" / "networks"
 

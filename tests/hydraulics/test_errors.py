@@ -6,15 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from host.hydraulics.errors import (
+from host.models.hydraulics.errors import (
     DisconnectedError,
     HydraulicError,
     ImpossibleOperatingPointError,
     NoPumpError,
 )
-from host.hydraulics.network import Pump
-from host.hydraulics.results import solve_network
-from host.hydraulics.valves import Valve
+from host.models.hydraulics.network import Pump
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.valves import Valve
 from tests.hydraulics.nets import entrance, lumped, network
 
 
@@ -77,7 +77,7 @@ def test_errors_share_one_root() -> None:
 
 
 def test_household_under_entrance_with_all_households_closed() -> None:
-    from host.hydraulics.network import Household
+    from host.models.hydraulics.network import Household
 
     net = network(
         ("S0", "R0"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.hydraulics.errors import NotConvergedError
-from host.hydraulics.generate import generate_network
-from host.hydraulics.results import solve_network
-from host.hydraulics.solver import SolverOptions, Status, prepare, solve_system
-from host.hydraulics.system import compile_network
+from host.models.hydraulics.errors import NotConvergedError
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.solver import SolverOptions, Status, prepare, solve_system
+from host.models.hydraulics.system import compile_network
 from tests.hydraulics.helpers import (
     assert_invariants,
     loop_head_sums_worst_m,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.hydraulics.errors import UnreachableFlowError
-from host.hydraulics.generate import generate_network
-from host.hydraulics.inverse import valve_openings
-from host.hydraulics.results import solve_network
+from host.models.hydraulics.errors import UnreachableFlowError
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.inverse import valve_openings
+from host.models.hydraulics.results import solve_network
 
 
 @pytest.mark.parametrize("households", [False, True])

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from host.hydraulics.errors import NetworkFileError
-from host.hydraulics.generate import generate_network
-from host.hydraulics.loader import load_network, network_from_dict
-from host.hydraulics.results import solve_network
-from host.hydraulics.writer import network_to_dict, save_network
+from host.models.hydraulics.errors import NetworkFileError
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.loader import load_network, network_from_dict
+from host.models.hydraulics.results import solve_network
+from host.models.hydraulics.writer import network_to_dict, save_network
 
 NETWORKS = Path(__file__).resolve().parents[2] / "sim" / "networks"
 

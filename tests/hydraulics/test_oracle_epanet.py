@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.hydraulics.generate import generate_network
-from host.hydraulics.peers.open import EPANET_GRAVITY_M_S2, open_variant
-from host.hydraulics.solver import solve_system
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.solver import solve_system
 from tests.hydraulics.helpers import assert_invariants
+from tests.peers.open import EPANET_GRAVITY_M_S2, open_variant
 
 #: Flows below this (m³/s, 3.6 l/h) are compared absolutely, not relatively.
 FLOW_FLOOR_M3_S = 1e-6
@@ -22,7 +22,7 @@ FLOW_FLOOR_M3_S = 1e-6
 def test_matches_epanet(
     n_nodes: int, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from host.hydraulics.peers.epanet import run_wntr, to_wntr
+    from tests.peers.epanet import run_wntr, to_wntr
 
     monkeypatch.chdir(tmp_path)
     net = generate_network(n_nodes, seed=seed)

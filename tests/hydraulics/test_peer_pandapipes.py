@@ -6,13 +6,13 @@ import warnings
 
 import numpy as np
 
-from host.hydraulics.generate import generate_network
-from host.hydraulics.peers.open import open_variant
-from host.hydraulics.solver import solve_system
+from host.models.hydraulics.generate import generate_network
+from host.models.hydraulics.solver import solve_system
+from tests.peers.open import open_variant
 
 
 def test_matches_pandapipes_on_a_small_network() -> None:
-    from host.hydraulics.peers.pandapipes_net import run_pandapipes, to_pandapipes
+    from tests.peers.pandapipes_net import run_pandapipes, to_pandapipes
 
     on = open_variant(generate_network(100, seed=1))
     ours = solve_system(on.system)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.hydraulics.errors import ImpossibleOperatingPointError
-from host.hydraulics.loader import load_network
-from host.hydraulics.results import solve_network
+from host.models.hydraulics.errors import ImpossibleOperatingPointError
+from host.models.hydraulics.loader import load_network
+from host.models.hydraulics.results import solve_network
 from tests.hydraulics.helpers import assert_invariants
 from tests.hydraulics.test_loader import NETWORKS
 

@@ -41,15 +41,18 @@ def sim_entrance(n_valves=4, fs_root=None, ua=None, start_pct=50.0, **board_kw):
     """(SimBoard, board definition) for an entrance valve and n_valves - 1 households."""
     board = boarddef.validate(simhw.sim_board_def(n_valves, **board_kw))
     root = tmpdir() if fs_root is None else fs_root
-    sb = simhw.SimBoard(board, ua=ua or [0.45, 0.35, 0.55, 0.5][:n_valves] + [0.5] * max(
-        0, n_valves - 4), fs_root=root, start_pct=start_pct)
+    sb = simhw.SimBoard(
+        board,
+        ua=ua or [0.45, 0.35, 0.55, 0.5][:n_valves] + [0.5] * max(0, n_valves - 4),
+        fs_root=root,
+        start_pct=start_pct,
+    )
     return sb, board
 
 
 def fast_config(app, **changes):
     """A control period of 2 min and PI tuning fit for the simulated plant."""
-    cfg = {"control_period_s": 120, "kp_pct_per_c": 5.0, "ti_s": 900.0,
-           "collection_period_s": 60}
+    cfg = {"control_period_s": 120, "kp_pct_per_c": 5.0, "ti_s": 900.0, "collection_period_s": 60}
     cfg.update(changes)
     ok, reason = app.apply_config(cfg)
     assert ok, reason

@@ -20,9 +20,19 @@ from shared import protocol as p
 
 SITE = "estate-7"
 UNIT = "b12-e2"
-CFG = {"site": SITE, "unit": UNIT, "broker": "broker.local:1883", "user": "b12-e2",
-       "password": "s3cret-pw", "keepalive_s": 60, "backoff_first_s": 2, "backoff_cap_s": 300,
-       "replay_per_s": 5, "replay_burst": 10, "boot_spread_s": 0}
+CFG = {
+    "site": SITE,
+    "unit": UNIT,
+    "broker": "broker.local:1883",
+    "user": "b12-e2",
+    "password": "s3cret-pw",
+    "keepalive_s": 60,
+    "backoff_first_s": 2,
+    "backoff_cap_s": 300,
+    "replay_per_s": 5,
+    "replay_burst": 10,
+    "boot_spread_s": 0,
+}
 
 
 class FakeBroker:
@@ -67,8 +77,7 @@ class FakeClient:
     broker = None
     instances = []
 
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None):
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None):
         self.client_id = client_id
         self.server = server
         self.port = port
@@ -148,8 +157,9 @@ def scratch_dir(name):
     import time
 
     _counter[0] += 1
-    base = "/tmp/evenheat-mp-{}-{}-{}".format(name, int(time.time() * 1000) % 100000000,
-                                              _counter[0])
+    base = "/tmp/evenheat-mp-{}-{}-{}".format(
+        name, int(time.time() * 1000) % 100000000, _counter[0]
+    )
     rmtree(base)
     os.mkdir(base)
     return base
@@ -198,8 +208,14 @@ class LinkRig:
             client_class = FakeClient
         self.root = root
         self.outbox = Outbox(root + "/outbox", seg_records=16, max_segments=16)
-        self.link = Link(LinkConfig(cfg or CFG), self.clock, self.outbox, self.birth,
-                         client_class=client_class, rand=rand or SeqRand([0.5]))
+        self.link = Link(
+            LinkConfig(cfg or CFG),
+            self.clock,
+            self.outbox,
+            self.birth,
+            client_class=client_class,
+            rand=rand or SeqRand([0.5]),
+        )
         self.applied = []
         self.versions = persist.load(root + "/versions.json", {p.TARGETS: 0, p.CONFIG: 0})
         self.desired = Desired(self.clock, self.versions.get, self.apply, self.link.send_ack)
@@ -208,10 +224,14 @@ class LinkRig:
         self.seq = 0
 
     def birth(self):
-        return {"ts_s": self.clock.time_s(), "fw": "0.1.0", "board": "esp32-devkit",
-                "boot_reason": "power_on",
-                "targets_version": self.versions[p.TARGETS],
-                "config_version": self.versions[p.CONFIG]}
+        return {
+            "ts_s": self.clock.time_s(),
+            "fw": "0.1.0",
+            "board": "esp32-devkit",
+            "boot_reason": "power_on",
+            "targets_version": self.versions[p.TARGETS],
+            "config_version": self.versions[p.CONFIG],
+        }
 
     def apply(self, kind, msg):
         """A stand-in for edge.app's apply_*: check against the board, persist, put in force."""
@@ -225,9 +245,14 @@ class LinkRig:
         return True, ""
 
     def record(self):
-        payload = p.encode(p.TELE, {"ts_s": self.clock.time_s(), "seq": self.seq,
-                                    "valves": [{"id": "entrance", "t_return_c": 40.0,
-                                                "opening_cmd_pct": 50.0}]})
+        payload = p.encode(
+            p.TELE,
+            {
+                "ts_s": self.clock.time_s(),
+                "seq": self.seq,
+                "valves": [{"id": "entrance", "t_return_c": 40.0, "opening_cmd_pct": 50.0}],
+            },
+        )
         self.seq += 1
         return self.link.send_record(p.TELE, payload)
 

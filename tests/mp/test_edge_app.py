@@ -10,8 +10,12 @@ from edge.app import App
 from shared import protocol
 
 HOUR_MS = 3600 * 1000
-TARGETS = {"entrance": {"t_return_c": 42.0}, "hh1": {"t_return_c": 38.0},
-           "hh2": {"t_return_c": 40.0}, "hh3": {"t_return_c": 41.0}}
+TARGETS = {
+    "entrance": {"t_return_c": 42.0},
+    "hh1": {"t_return_c": 38.0},
+    "hh2": {"t_return_c": 40.0},
+    "hh3": {"t_return_c": 41.0},
+}
 
 
 def _started(n_valves=4, **kw):
@@ -27,8 +31,9 @@ def _started(n_valves=4, **kw):
 
 
 def _errors(sb, app):
-    return [sb.plant.t_return_c[i] - TARGETS[vid]["t_return_c"]
-            for i, vid in enumerate(app.valve_ids)]
+    return [
+        sb.plant.t_return_c[i] - TARGETS[vid]["t_return_c"] for i, vid in enumerate(app.valve_ids)
+    ]
 
 
 def test_closed_loop_reaches_targets_within_precision():

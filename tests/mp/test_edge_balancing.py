@@ -5,8 +5,14 @@ restart."""
 from edge.balancing import AUTO, FAILSAFE, FROZEN, HOLD, MANUAL, Balancer
 from edge.xnp import FLOAT, np
 
-CFG = {"kp_pct_per_c": 4.0, "ti_s": 600.0, "precision_c": 0.5, "opening_min_pct": 5.0,
-       "opening_max_pct": 95.0, "rate_limit_pct": 10.0}
+CFG = {
+    "kp_pct_per_c": 4.0,
+    "ti_s": 600.0,
+    "precision_c": 0.5,
+    "opening_min_pct": 5.0,
+    "opening_max_pct": 95.0,
+    "rate_limit_pct": 10.0,
+}
 
 
 def _bal(n=3, failsafe=40.0, **changes):

@@ -13,9 +13,17 @@ def _rig(stroke_s=60.0, backlash_pct=1.0, start_pct=50.0, closed=20.0, opened=11
     clock = ManualClock()
     valve = SimValve(stroke_s, backlash_pct=backlash_pct, start_pct=start_pct)
     events = EventLog(clock)
-    pos = positioner.Positioner("v1", SimActuator(valve), SimAngle(valve, closed, opened), clock,
-                                stroke_s, closed, opened, backlash_pct=backlash_pct,
-                                events=events)
+    pos = positioner.Positioner(
+        "v1",
+        SimActuator(valve),
+        SimAngle(valve, closed, opened),
+        clock,
+        stroke_s,
+        closed,
+        opened,
+        backlash_pct=backlash_pct,
+        events=events,
+    )
     return clock, valve, pos, events
 
 
@@ -37,8 +45,17 @@ def test_reaches_commanded_openings_within_one_percent_in_plausible_time():
     for cmd in (73.0, 72.0, 10.0, 10.5, 99.0, 0.0, 37.3, 38.0, 100.0):
         pos.command(cmd)
         t0 = clock.now_ms
-        _run(clock, valve, pos, 150000, until=lambda: not pos.busy() and pos.position_pct >= 0
-             and abs(pos.command_pct - pos.position_pct) <= pos.deadband_pct)
+        _run(
+            clock,
+            valve,
+            pos,
+            150000,
+            until=lambda: (
+                not pos.busy()
+                and pos.position_pct >= 0
+                and abs(pos.command_pct - pos.position_pct) <= pos.deadband_pct
+            ),
+        )
         took_s = (clock.now_ms - t0) / 1000.0
         # plausible: the travel at 60 s per stroke, plus backlash approach and settling
         assert took_s <= abs(cmd - prev) * 0.6 + 6.0, (cmd, took_s)

@@ -22,10 +22,16 @@ from edge.app import App
 from shared import protocol
 
 HOUR_MS = 3600 * 1000
-TARGETS = {"entrance": {"t_return_c": 42.0}, "hh1": {"t_return_c": 38.0},
-           "f5-east": {"t_return_c": 38.0}, "f5-west": {"t_return_c": 44.0}}
-REMOTE = [{"id": "f5-east", "addr": 5, "profile": "generic"},
-          {"id": "f5-west", "addr": 6, "profile": "generic", "failsafe_opening_pct": 55}]
+TARGETS = {
+    "entrance": {"t_return_c": 42.0},
+    "hh1": {"t_return_c": 38.0},
+    "f5-east": {"t_return_c": 38.0},
+    "f5-west": {"t_return_c": 44.0},
+}
+REMOTE = [
+    {"id": "f5-east", "addr": 5, "profile": "generic"},
+    {"id": "f5-west", "addr": 6, "profile": "generic", "failsafe_opening_pct": 55},
+]
 
 
 def profiles():
@@ -66,8 +72,7 @@ class RemoteValves(FakeBus):
     def advance(self, dt_ms):
         for i, v in enumerate(self.valves):
             err = self.command_pct(i) - v.pos_pct
-            v.direction = hal.STOP if -0.3 <= err <= 0.3 else (hal.OPEN if err > 0
-                                                                  else hal.CLOSE)
+            v.direction = hal.STOP if -0.3 <= err <= 0.3 else (hal.OPEN if err > 0 else hal.CLOSE)
         self.plant.advance(dt_ms)
 
 
@@ -76,21 +81,36 @@ class Rig:
         remote = REMOTE if remote is None else remote
         if sb is None:
             spec = simhw.sim_board_def(n_local)
-            spec["rs485"] = {"uart": 1, "tx": 1, "rx": 2, "period_ms": 5000, "budget_ms": 200,
-                             "dead_after": 3, "probe_ms": 60000, "stale_ms": 30000,
-                             "valves": json.loads(json.dumps(remote))}
+            spec["rs485"] = {
+                "uart": 1,
+                "tx": 1,
+                "rx": 2,
+                "period_ms": 5000,
+                "budget_ms": 200,
+                "dead_after": 3,
+                "probe_ms": 60000,
+                "stale_ms": 30000,
+                "valves": json.loads(json.dumps(remote)),
+            }
             board = boarddef.validate(spec)
-            sb = simhw.SimBoard(board, ua=[0.45, 0.35][:n_local],
-                                fs_root=tmpdir() if fs_root is None else fs_root)
+            sb = simhw.SimBoard(
+                board, ua=[0.45, 0.35][:n_local], fs_root=tmpdir() if fs_root is None else fs_root
+            )
         self.sb = sb
         self.board = sb.board
         self.clock = sb.clock
         self.bus = bus or RemoteValves(self.clock, [v["addr"] for v in remote], [0.4, 0.35])
         rs = self.board["rs485"]
         master = modbus.RTUMaster(self.bus, self.clock, baud=9600, timeout_ms=100, retries=1)
-        self.household = hv.build(master, self.clock, rs["valves"], profiles(),
-                                  dead_after=rs["dead_after"], probe_ms=rs["probe_ms"],
-                                  stale_ms=rs["stale_ms"])
+        self.household = hv.build(
+            master,
+            self.clock,
+            rs["valves"],
+            profiles(),
+            dead_after=rs["dead_after"],
+            probe_ms=rs["probe_ms"],
+            stale_ms=rs["stale_ms"],
+        )
         self.app = App(self.board, sb.hw, household=self.household)
         self.poll_ms = []  # simulated time each app.poll() took (the bus runs inside it)
 
@@ -242,8 +262,7 @@ def test_restart_resumes_rs485_valves_without_a_bump():
 def test_board_definition_declares_the_bus_and_its_valves():
     def broken(mutate, n_local=2):
         spec = simhw.sim_board_def(n_local)
-        spec["rs485"] = {"uart": 1, "tx": 1, "rx": 2,
-                         "valves": json.loads(json.dumps(REMOTE))}
+        spec["rs485"] = {"uart": 1, "tx": 1, "rx": 2, "valves": json.loads(json.dumps(REMOTE))}
         mutate(spec)
         return raises(boarddef.BoardError, boarddef.validate, spec)
 
@@ -280,8 +299,12 @@ def test_board_definition_declares_the_bus_and_its_valves():
     assert err.field == "valves" and str(protocol.MAX_VALVES) in str(err)
     # 1 local + 32 on the bus is the most a board takes.
     spec = simhw.sim_board_def(1)
-    spec["rs485"] = {"uart": 1, "tx": 1, "rx": 2,
-                     "valves": [{"id": "r{}".format(i), "addr": i + 1} for i in range(32)]}
+    spec["rs485"] = {
+        "uart": 1,
+        "tx": 1,
+        "rx": 2,
+        "valves": [{"id": "r{}".format(i), "addr": i + 1} for i in range(32)],
+    }
     board = boarddef.validate(spec)
     assert board["rs485"]["valves"][0]["profile"] == "generic"
     assert board["rs485"]["period_ms"] == 5000 and board["rs485"]["de"] is None

@@ -12,8 +12,13 @@ from linkfakes import FakeBroker, FakeClient, SeqRand, rmtree, scratch_dir
 from edge.connected import ConnectedBoard
 from shared import protocol as p
 
-UNIT = {"site": "estate-9", "unit": "e7", "broker": "broker.local:1883", "boot_spread_s": 0,
-        "backoff_first_s": 2}
+UNIT = {
+    "site": "estate-9",
+    "unit": "e7",
+    "broker": "broker.local:1883",
+    "boot_spread_s": 0,
+    "backoff_first_s": 2,
+}
 
 
 def board(root):
@@ -22,8 +27,9 @@ def board(root):
     app.apply_config({"collection_period_s": 60, "control_period_s": 120})
     broker = FakeBroker()
     FakeClient.broker = broker
-    conn = ConnectedBoard(app, UNIT, client_class=FakeClient, rand=SeqRand([0.3, 0.8]),
-                          link_period_ms=500)
+    conn = ConnectedBoard(
+        app, UNIT, client_class=FakeClient, rand=SeqRand([0.3, 0.8]), link_period_ms=500
+    )
     return sb, app, conn, broker
 
 
@@ -54,10 +60,13 @@ def test_records_events_and_desired_state_through_an_outage(sb, app, conn, broke
     broker.go_down()
     sb.run(app, 60 * 60 * 1000)  # an hour offline
     assert conn.outbox.depth() >= 60
-    broker.retained[topic(p.CONFIG)] = p.encode(p.CONFIG, {
-        "version": 4, "ts_s": 1795000000, "collection_period_s": 30, "control_period_s": 60})
-    broker.retained[topic(p.TARGETS)] = p.encode(p.TARGETS, {
-        "version": 9, "ts_s": 1795000000, "targets": {"hh1": {"t_return_c": 37.5}}})
+    broker.retained[topic(p.CONFIG)] = p.encode(
+        p.CONFIG,
+        {"version": 4, "ts_s": 1795000000, "collection_period_s": 30, "control_period_s": 60},
+    )
+    broker.retained[topic(p.TARGETS)] = p.encode(
+        p.TARGETS, {"version": 9, "ts_s": 1795000000, "targets": {"hh1": {"t_return_c": 37.5}}}
+    )
     broker.come_back()
     sb.run(app, 10 * 60 * 1000)
     assert conn.outbox.depth() == 0
@@ -79,14 +88,21 @@ def test_records_events_and_desired_state_through_an_outage(sb, app, conn, broke
 @in_scratch
 def test_refused_desired_state_changes_nothing(sb, app, conn, broker):
     sb.run(app, 60 * 1000)
-    broker.publish_retained(topic(p.TARGETS), p.encode(p.TARGETS, {
-        "version": 3, "ts_s": 1795000000, "targets": {"nowhere": {"t_return_c": 40.0}}}))
+    broker.publish_retained(
+        topic(p.TARGETS),
+        p.encode(
+            p.TARGETS,
+            {"version": 3, "ts_s": 1795000000, "targets": {"nowhere": {"t_return_c": 40.0}}},
+        ),
+    )
     bad = {"v": 1, "version": 5, "ts_s": 1795000000, "control_period_s": 5}
     broker.publish_retained(topic(p.CONFIG), json.dumps(bad).encode())
     sb.run(app, 5000)
     acks = {a["of"]: a for a in broker.payloads("/ack")}
     assert acks["targets"]["result"] == "refused" and "nowhere" in acks["targets"]["reason"]
     assert acks["config"]["result"] == "refused"
-    assert acks["config"]["reason"].startswith("range") and "control_period_s" in acks[
-        "config"]["reason"]
+    assert (
+        acks["config"]["reason"].startswith("range")
+        and "control_period_s" in acks["config"]["reason"]
+    )
     assert app.targets_version == 0 and app.config["version"] == 0

@@ -58,8 +58,20 @@ def test_connect_registers_will_publishes_retained_birth_and_subscribes():
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap():
     backoff = Backoff(2, 300, 2, SeqRand([0.0, 0.999]))
     delays = [backoff.next_delay_ms() for _ in range(12)]
-    ceilings = [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000,
-                300000, 300000]
+    ceilings = [
+        2000,
+        4000,
+        8000,
+        16000,
+        32000,
+        64000,
+        128000,
+        256000,
+        300000,
+        300000,
+        300000,
+        300000,
+    ]
     assert len(delays) == len(ceilings)
     for i in range(len(delays)):
         d, c = delays[i], ceilings[i]
@@ -178,8 +190,9 @@ def test_desired_targets_applied_acked_and_versions_respected():
 def test_invalid_config_is_refused_with_the_protocol_reason():
     def check(b):
         b.run(200)
-        b.broker.publish_retained(topic(p.CONFIG),
-                                  config(7, opening_min_pct=80, opening_max_pct=20))
+        b.broker.publish_retained(
+            topic(p.CONFIG), config(7, opening_min_pct=80, opening_max_pct=20)
+        )
         b.broker.publish_retained(topic(p.TARGETS), b"{not json")
         b.run(500)
         acks = b.broker.payloads("/ack")
@@ -342,8 +355,7 @@ def test_a_birth_field_the_contract_refuses_does_not_keep_the_board_offline():
         b.link._birth = b.birth
         b.run(300)
         assert b.link.connected
-        assert p.decode(p.STATE, b.broker.retained[topic(p.STATE)]) == {"v": 1,
-                                                                        "status": "online"}
+        assert p.decode(p.STATE, b.broker.retained[topic(p.STATE)]) == {"v": 1, "status": "online"}
         assert b.link.errors[-1].startswith("birth: ProtocolError")
 
     with_board("link-birth", check)

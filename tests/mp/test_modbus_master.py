@@ -205,8 +205,9 @@ def test_profiles_decode_scaling_byte_and_word_order():
     assert g.decode("t_return_c", [0x8000]) is None  # the invalid marker
     assert g.encode("opening_cmd_pct", 45.5) == [455]
     f = prof["float-cdab"]
-    words_abcd = [(w[0] << 8) | w[1] for w in (struct.pack(">f", 41.25)[0:2],
-                                                struct.pack(">f", 41.25)[2:4])]
+    words_abcd = [
+        (w[0] << 8) | w[1] for w in (struct.pack(">f", 41.25)[0:2], struct.pack(">f", 41.25)[2:4])
+    ]
     assert f.decode("t_return_c", [words_abcd[1], words_abcd[0]]) == 41.25  # low word first
     assert f.encode("opening_cmd_pct", 41.25) == [words_abcd[1], words_abcd[0]]
     assert f.points["t_return_c"]["reg"] == 100  # register 101 counted from 1
@@ -219,10 +220,14 @@ def test_profiles_decode_scaling_byte_and_word_order():
 
 
 def test_broken_profiles_are_refused_naming_the_field():
-    base = {"profile": "x", "points": {
-        "t_return_c": {"fc": 4, "register": 0, "type": "int16"},
-        "opening_meas_pct": {"fc": 4, "register": 1},
-        "opening_cmd_pct": {"fc": 6, "register": 0}}}
+    base = {
+        "profile": "x",
+        "points": {
+            "t_return_c": {"fc": 4, "register": 0, "type": "int16"},
+            "opening_meas_pct": {"fc": 4, "register": 1},
+            "opening_cmd_pct": {"fc": 6, "register": 0},
+        },
+    }
     doc = json.loads(json.dumps(base))
     doc["points"]["t_return_c"]["type"] = "int12"
     assert "points.t_return_c.type" in str(raises(ValueError, hv.Profile, doc))
@@ -245,10 +250,19 @@ def household_rig():
         bus.set(addr, "i", 1, 500)
         bus.set(addr, "h", 0, 0)
     events = []
-    valves = hv.build(master, clock, [{"id": "hh1", "addr": 1, "profile": "generic"},
-                                      {"id": "hh2", "addr": 2, "profile": "generic"},
-                                      {"id": "hh3", "addr": 3}],
-                      prof, emit=lambda *a: events.append(a), dead_after=3, probe_ms=60000)
+    valves = hv.build(
+        master,
+        clock,
+        [
+            {"id": "hh1", "addr": 1, "profile": "generic"},
+            {"id": "hh2", "addr": 2, "profile": "generic"},
+            {"id": "hh3", "addr": 3},
+        ],
+        prof,
+        emit=lambda *a: events.append(a),
+        dead_after=3,
+        probe_ms=60000,
+    )
     return clock, bus, valves, events
 
 

@@ -57,8 +57,14 @@ def test_unknown_fields_are_tolerated_for_forward_compatibility():
 
 
 def test_missing_required_fields_are_refused_with_their_name():
-    for kind, field in ((p.TELE, "seq"), (p.TELE, "ts_s"), (p.TARGETS, "version"),
-                        (p.ACK, "result"), (p.EVENT, "event"), (p.STATE, "status")):
+    for kind, field in (
+        (p.TELE, "seq"),
+        (p.TELE, "ts_s"),
+        (p.TARGETS, "version"),
+        (p.ACK, "result"),
+        (p.EVENT, "event"),
+        (p.STATE, "status"),
+    ):
         msg = copy(EXAMPLES[kind])
         del msg[field]
         err = raises(p.ProtocolError, p.validate, kind, msg)

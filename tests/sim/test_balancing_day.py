@@ -1,6 +1,6 @@
 """Issue 9's check, in process: on the compact scenario (the typical estate at test size) the
 host strategy (boards + the equalising strategy, sim.host_strategy.EqualiseStrategy →
-host.strategy.equalise) brings every
+host.control.strategy.equalise) brings every
 entrance return within 1 K of the station's flow-weighted mean within one simulated heating day,
 with no household below 18 °C at the end, where the unbalanced run of the same scenario has a
 spread of several kelvin and cold flats.

@@ -17,8 +17,9 @@ def test_a_tiny_station_balances_over_the_broker(mosquitto, tmp_path):
     paho_umqtt.NETWORK.up = True
     scn = replace(load_scenario("tiny", days=1.5 / 24), control="equalise")
     strategy = EqualiseStrategy(period_s=1800.0)
-    res = run_over_broker(scn, mosquitto.host, mosquitto.port, paho_umqtt.MQTTClient,
-                          str(tmp_path), strategy)
+    res = run_over_broker(
+        scn, mosquitto.host, mosquitto.port, paho_umqtt.MQTTClient, str(tmp_path), strategy
+    )
     assert res.uplink_counts[protocol.TELE] >= 2 * 60  # two boards, a record a minute
     assert res.uplink_counts[protocol.STATE] >= 2
     assert res.targets_sent >= 1

@@ -2,7 +2,7 @@
 
 import json
 
-from host.cli import main
+from host.cli.main import main
 
 
 def test_sim_command_prints_the_summary_and_writes_outputs(tmp_path, capsys):

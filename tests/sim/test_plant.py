@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from host.hydraulics import solve_network
-from host.hydraulics.valves import Characteristic, Valve
+from host.models.hydraulics import solve_network
+from host.models.hydraulics.valves import Characteristic, Valve
 from sim import plant as plant_mod
 from sim.estate import EstateSpec, build_estate
 from sim.flows import NetworkFlows, _valve_arrays
@@ -19,8 +19,9 @@ CP, RHO = 4186.0, 988.0
 
 def single_flat_plant(monkeypatch, t_out_c=-5.0):
     """One building, one entrance, one flat; constant weather; no gains."""
-    spec = EstateSpec(n_buildings=1, entrances_per_building=(1, 1), floors=(1, 1),
-                      households_per_floor=(1, 1))
+    spec = EstateSpec(
+        n_buildings=1, entrances_per_building=(1, 1), floors=(1, 1), households_per_floor=(1, 1)
+    )
     estate = build_estate(spec, 3, "one")
     monkeypatch.setattr(plant_mod.hh, "gains_w", lambda p, t: np.zeros(p.count))
     weather = Weather(np.array([0.0, 1e9]), np.array([t_out_c, t_out_c]))
@@ -54,11 +55,13 @@ def test_single_household_steady_state_matches_a_hand_calculation(monkeypatch):
         def excess(tr):
             lmtd = (ts - tr) / math.log((ts - t_room) / (tr - t_room))
             return gc * (ts - tr) - qn * (lmtd / dt_n) ** 1.3
+
         tr = brentq(excess, t_room + 1e-9, ts - 1e-9, xtol=1e-12)
         return gc * (ts - tr)
 
-    t_room = brentq(lambda t: radiator_w(t) - h_total * (t - t_out), t_out + 1.0, ts - 1.0,
-                    xtol=1e-10)
+    t_room = brentq(
+        lambda t: radiator_w(t) - h_total * (t - t_out), t_out + 1.0, ts - 1.0, xtol=1e-10
+    )
     assert out.flows.household_flow_m3h[0] == pytest.approx(g_m3h, rel=1e-5)
     assert out.t_supply_entrance_c[0] == pytest.approx(ts, abs=1e-6)
     assert out.t_room_c[0] == pytest.approx(t_room, abs=0.01)
@@ -80,8 +83,11 @@ def test_energy_balances_over_a_run_with_boards():
 
 
 def test_vectorised_valve_law_matches_the_hydraulics_package():
-    valves = [Valve(2.5, 1.0, Characteristic.LINEAR), Valve(4.0, 1.0),
-              Valve(1.6, 1.0, Characteristic.EQUAL_PERCENTAGE, 50.0)]
+    valves = [
+        Valve(2.5, 1.0, Characteristic.LINEAR),
+        Valve(4.0, 1.0),
+        Valve(1.6, 1.0, Characteristic.EQUAL_PERCENTAGE, 50.0),
+    ]
     arr = _valve_arrays(valves)
     for x in (0.0, 0.03, 0.5, 0.97, 1.0):
         s = arr.s_si(np.full(3, x), 988.0) / 3600.0**2

@@ -49,7 +49,8 @@ def test_typical_unbalanced_reproduces_the_claimed_imbalance():
     e_index = {e.id: i for i, e in enumerate(net.entrances)}
     hh_e = np.array([e_index[h.entrance] for h in net.households])
     flow_ratio = res.series.entrance_flow_m3h[-1] / np.array(
-        [e.design_flow_m3h for e in net.entrances])
+        [e.design_flow_m3h for e in net.entrances]
+    )
     assert flow_ratio.max() > 1.5 * flow_ratio.min()
     near = np.argsort(flow_ratio)[-10:]
     far = np.argsort(flow_ratio)[:10]

@@ -8,8 +8,15 @@ from sim.virtual_board import VirtualBoard
 
 
 def board(tmp_path, ids=("entrance", "F1H0")):
-    return VirtualBoard("B0E0", list(ids), DeviceSpec(), np.random.default_rng(0),
-                        str(tmp_path) + "/", 100.0, {i: 40.0 for i in ids})
+    return VirtualBoard(
+        "B0E0",
+        list(ids),
+        DeviceSpec(),
+        np.random.default_rng(0),
+        str(tmp_path) + "/",
+        100.0,
+        {i: 40.0 for i in ids},
+    )
 
 
 def test_the_board_runs_edge_app_and_throttles_a_hot_return(tmp_path):
@@ -43,12 +50,19 @@ def test_equalise_adapter_gives_the_strategy_openings_and_offsets():
     from sim.host_strategy import EqualiseStrategy
 
     def record(t_entrance, opening):
-        return {"ts_s": 1000, "valves": [
-            {"id": "entrance", "t_return_c": t_entrance, "target_c": None,
-             "opening_cmd_pct": opening},
-            {"id": "a", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
-            {"id": "b", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
-        ]}
+        return {
+            "ts_s": 1000,
+            "valves": [
+                {
+                    "id": "entrance",
+                    "t_return_c": t_entrance,
+                    "target_c": None,
+                    "opening_cmd_pct": opening,
+                },
+                {"id": "a", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
+                {"id": "b", "t_return_c": 40.0, "target_c": None, "opening_cmd_pct": 95.0},
+            ],
+        }
 
     s = EqualiseStrategy({"E1/a": -3.0, "E1/b": 0.0})
     out = s.decide(1060.0, {"E1": record(38.0, 50.0), "E2": record(42.0, 60.0)}, {})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from host.strategy.equalise import (
+from host.control.strategy.equalise import (
     StrategySettings,
     ValveReading,
     balance_station,
@@ -110,6 +110,7 @@ def test_converges_to_equal_returns_on_a_toy_plant():
     assert spreads[-1] <= S.hysteresis_c
     assert abs(sum(returns.values()) / 3 - 40.33) < 0.5  # the mean, not some other level
 
+
 def opened(unit, t, opening, target=None):
     return ValveReading(unit, "entrance", t, 2.0, NOW - 60, target, 0.0, opening)
 
@@ -208,8 +209,11 @@ def test_far_targets_move_fast_then_by_the_normal_step():
 
 
 def test_a_known_room_temperature_corrects_the_target():
-    group = [flat("cold", 40.0, 95.0, t_room=17.0, kind="top"),  # 95 %: no trim, not starved
-             flat("warm", 40.0, 95.0, t_room=23.0), flat("unknown", 40.0, 95.0)]
+    group = [
+        flat("cold", 40.0, 95.0, t_room=17.0, kind="top"),  # 95 %: no trim, not starved
+        flat("warm", 40.0, 95.0, t_room=23.0),
+        flat("unknown", 40.0, 95.0),
+    ]
     d = {x.valve: x for x in equalise_group(group, NOW, FAST)}
     assert d["cold"].new_target_c == 43.0 and d["cold"].inputs["room_correction_c"] == 3.0
     assert d["warm"].new_target_c == 37.0

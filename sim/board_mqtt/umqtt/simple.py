@@ -42,8 +42,17 @@ def _string(s):
 
 
 class MQTTClient:
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None, ssl_params=None):
+    def __init__(
+        self,
+        client_id,
+        server,
+        port=0,
+        user=None,
+        password=None,
+        keepalive=0,
+        ssl=None,
+        ssl_params=None,
+    ):
         self.client_id = client_id
         self.server = server
         self.port = port or (8883 if ssl else 1883)

@@ -1,0 +1,1 @@
+"""The `evenheat` command line: `main.py` dispatches, one module per subcommand beside it."""

@@ -1,0 +1,517 @@
+"""The host's balancing loop: every control period, per station, decide and push targets.
+
+For each station of the registry, every `period_s` (the station's own setting, else
+[strategy] period_s): build one reading per valve from the newest telemetry of its board
+(`Ingest.latest`) and the entrance heat meter's flow, run host.control.strategy.equalise
+(horizontal, then vertical), and publish every board whose targets changed through the
+desired-state mechanism (host/control/desired.py: versioned, retained, acknowledged, audited). A
+board's message always carries its complete target set, since only the last retained message
+survives on the broker.
+
+Every decision, changed or not, is recorded in `decisions` with its inputs and reason, so an
+operator can see why a target moved (or why it did not: "stale", "hysteresis", ...). A valve
+an operator has overridden (a fixed target or a manual opening) is left out of the strategy
+until released. Per-station settings live in `strategy_settings` and are checked by
+StrategySettings before anything is stored.
+
+Thread-safety: `tick` runs on the service's ingest thread; the API calls `run_station`,
+`set_settings`, `override` from its own threads. A lock makes runs of one balancer serial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from typing import Any
+
+from host.control.desired import CommandError, Desired
+from host.control.strategy.equalise import (
+    Decision,
+    StrategySettings,
+    ValveReading,
+    balance_station,
+)
+from host.service.config import StrategyConfig
+from host.storage import Storage
+
+log = logging.getLogger(__name__)
+
+Latest = Callable[[str, str], dict[str, Any] | None]  # (site, unit) -> newest tele message
+ENTRANCE_VALVE = "entrance"
+_EXTRA_SETTINGS = ("period_s", "enabled", "offsets", "household_type_offsets")
+
+
+class BalancerError(ValueError):
+    """A refused balancing command; `reason` is a short code, the message says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BalancerError("bad-value", f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _offsets(value: Any, name: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise BalancerError("bad-value", f"{name} must be an object of name -> degC")
+    out = {}
+    for key, offset in value.items():
+        off = _number(offset, f"{name}.{key}")
+        if not -20.0 <= off <= 20.0:
+            raise BalancerError("bad-value", f"{name}.{key} = {off} outside -20..20 degC")
+        out[str(key)] = off
+    return out
+
+
+class Balancer:
+    """Runs the first balancing strategy for every station the registry knows."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        desired: Desired,
+        latest: Latest,
+        cfg: StrategyConfig,
+        clock: Callable[[], float],
+    ) -> None:
+        self.storage = storage
+        self.desired = desired
+        self.latest = latest
+        self.cfg = cfg
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._next_run_s: dict[str, float] = {}
+
+    # ------------------------------------------------------------ registry view ----
+    def stations(self) -> list[str]:
+        return [r[0] for r in self.storage.fetch_all("SELECT id FROM stations ORDER BY id")]
+
+    def _need_station(self, station_id: str) -> None:
+        if self.storage.fetch_one("SELECT 1 FROM stations WHERE id = ?", (station_id,)) is None:
+            raise BalancerError("unknown-station", f"no station {station_id!r}")
+
+    def _layout(self, station_id: str) -> list[tuple[str, str, dict[str, str | None]]]:
+        """(site, unit, {household valve point: household type}) of every entrance."""
+        rows = self.storage.fetch_all(
+            "SELECT e.id, e.site, e.unit FROM entrances e JOIN buildings b"
+            " ON b.id = e.building_id WHERE b.station_id = ? ORDER BY e.id",
+            (station_id,),
+        )
+        out = []
+        for ent_id, site, unit in rows:
+            points = self.storage.fetch_all(
+                "SELECT point, household_type FROM households WHERE entrance_id = ?"
+                " AND point IS NOT NULL",
+                (ent_id,),
+            )
+            out.append((site, unit, {pt: kind for pt, kind in points}))
+        return out
+
+    # ------------------------------------------------------------ settings ----
+    def settings(self, station_id: str) -> dict[str, Any]:
+        """Every setting of a station: the strategy's, the period, offsets (defaults filled)."""
+        self._need_station(station_id)
+        out: dict[str, Any] = asdict(StrategySettings())
+        out.update(
+            period_s=self.cfg.period_s,
+            enabled=self.cfg.enabled,
+            offsets={},
+            household_type_offsets={},
+        )
+        row = self.storage.fetch_one(
+            "SELECT settings FROM strategy_settings WHERE station_id = ?", (station_id,)
+        )
+        if row:
+            out.update(json.loads(row[0]))
+        return out
+
+    def _strategy_settings(self, settings: dict[str, Any]) -> StrategySettings:
+        names = {f.name for f in fields(StrategySettings)}
+        return StrategySettings(**{k: v for k, v in settings.items() if k in names})
+
+    def set_settings(self, station_id: str, changes: dict[str, Any], who: str) -> dict[str, Any]:
+        """Change some settings of a station; refused as a whole (and audited) if any is bad."""
+        try:
+            new = self._checked(station_id, changes)
+        except BalancerError as exc:
+            with self.storage.transaction():
+                self.storage.audit(who, "set_strategy", station_id, changes, f"refused: {exc}")
+            raise
+        stored = {k: v for k, v in new.items() if k in changes or self._is_stored(station_id, k)}
+        with self.storage.transaction():
+            self.storage.execute(
+                "INSERT INTO strategy_settings (station_id, settings, updated_s, updated_by)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (station_id) DO UPDATE SET"
+                " settings = excluded.settings, updated_s = excluded.updated_s,"
+                " updated_by = excluded.updated_by",
+                (station_id, json.dumps(stored, sort_keys=True), self.clock(), who),
+            )
+            self.storage.audit(who, "set_strategy", station_id, changes, "done")
+        if "period_s" in changes:
+            self._next_run_s.pop(station_id, None)
+        return new
+
+    def _is_stored(self, station_id: str, key: str) -> bool:
+        row = self.storage.fetch_one(
+            "SELECT settings FROM strategy_settings WHERE station_id = ?", (station_id,)
+        )
+        return bool(row) and key in json.loads(row[0])
+
+    def _checked(self, station_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(changes, dict) or not changes:
+            raise BalancerError("bad-value", "give at least one setting to change")
+        new = self.settings(station_id)
+        known = set(new)
+        for key, value in changes.items():
+            if key not in known:
+                raise BalancerError("unknown-setting", f"{key!r}; one of {sorted(known)}")
+            if key == "enabled":
+                if not isinstance(value, bool):
+                    raise BalancerError("bad-value", "enabled must be true or false")
+                new[key] = value
+            elif key in ("offsets", "household_type_offsets"):
+                new[key] = _offsets(value, key)
+            else:
+                new[key] = _number(value, key)
+        if new["period_s"] < 60:
+            raise BalancerError("bad-value", "period_s must be at least 60 s")
+        try:
+            self._strategy_settings(new)
+        except ValueError as exc:
+            raise BalancerError("bad-value", str(exc)) from None
+        return new
+
+    # ------------------------------------------------------------ the loop ----
+    def tick(self, now_s: float) -> None:
+        """Run every enabled station whose period has elapsed (called by the service)."""
+        for station_id in self.stations():
+            due = self._next_run_s.get(station_id)
+            if due is not None and now_s < due:
+                continue
+            settings = self.settings(station_id)
+            self._next_run_s[station_id] = now_s + settings["period_s"]
+            if due is None or not settings["enabled"]:
+                continue  # the first period starts now: boards have had no time to report
+            try:
+                self.run_station(station_id, "strategy", "period")
+            except (BalancerError, CommandError) as exc:
+                log.error("balancing %s failed: %s", station_id, exc)
+
+    def run_station(self, station_id: str, who: str, trigger: str = "manual") -> dict[str, Any]:
+        """Decide and publish one station's targets now; return the run with its decisions."""
+        with self._lock:
+            settings = self.settings(station_id)
+            strategy = self._strategy_settings(settings)
+            now_s = self.clock()
+            overridden = {(o["site"], o["unit"], o["valve"]) for o in self.overrides()}
+            entrances, households, sites = self._readings(station_id, settings, overridden)
+            decisions = balance_station(entrances, households, now_s, strategy)
+            published = self._publish(decisions, sites, who)
+            run_id = self._record(station_id, now_s, decisions, sites, published, trigger)
+            with self.storage.transaction():
+                self.storage.audit(
+                    who,
+                    "balance_station",
+                    station_id,
+                    {"trigger": trigger, "run_id": run_id, "published": published},
+                    "done",
+                )
+        changed = sum(d.changed for d in decisions)
+        log.info(
+            "balanced %s (%s): %d valves, %d changed, %d boards published",
+            station_id,
+            trigger,
+            len(decisions),
+            changed,
+            len(published),
+        )
+        return {
+            "run_id": run_id,
+            "station_id": station_id,
+            "ts_s": now_s,
+            "trigger": trigger,
+            "decisions": [_decision_dict(d, sites[d.unit]) for d in decisions],
+            "published": published,
+        }
+
+    def _readings(
+        self, station_id: str, settings: dict[str, Any], overridden: set[tuple[str, str, str]]
+    ) -> tuple[list[ValveReading], dict[str, list[ValveReading]], dict[str, str]]:
+        entrances: list[ValveReading] = []
+        households: dict[str, list[ValveReading]] = {}
+        sites: dict[str, str] = {}
+        offsets = settings["offsets"]
+        type_offsets = settings["household_type_offsets"]
+        for site, unit, points in self._layout(station_id):
+            sites[unit] = site
+            msg = self.latest(site, unit)
+            if msg is None:
+                continue  # never heard of since start: nothing to decide, its target stays
+            desired = self.desired.payload(site, unit, "targets") or {}
+            in_force = desired.get("targets", {})
+            flow = (msg.get("entrance") or {}).get("flow_m3h")
+            for v in msg["valves"]:
+                vid = v["id"]
+                if (site, unit, vid) in overridden:
+                    continue
+                is_entrance = vid == ENTRANCE_VALVE
+                target = in_force.get(vid, {}).get("t_return_c", v.get("target_c"))
+                offset = offsets.get(f"{unit}/{vid}", 0.0)
+                if not is_entrance:
+                    offset += type_offsets.get(points.get(vid) or "", 0.0)
+                reading = ValveReading(
+                    unit=unit,
+                    valve=vid,
+                    t_return_c=v.get("t_return_c") if v.get("sensor_ok", True) else None,
+                    flow_m3h=flow if is_entrance else None,
+                    measured_at_s=float(msg["ts_s"]),
+                    target_c=target,
+                    offset_c=offset,
+                    opening_pct=v.get("opening_cmd_pct"),
+                    household_type=None if is_entrance else points.get(vid),
+                )
+                if is_entrance:
+                    entrances.append(reading)
+                else:
+                    households.setdefault(unit, []).append(reading)
+        return entrances, households, sites
+
+    def _publish(self, decisions: list[Decision], sites: dict[str, str], who: str):
+        by_unit: dict[str, dict[str, float]] = {}
+        for d in decisions:
+            if d.changed and d.new_target_c is not None:
+                by_unit.setdefault(d.unit, {})[d.valve] = d.new_target_c
+        published: dict[str, int] = {}
+        for unit, changes in sorted(by_unit.items()):
+            site = sites[unit]
+            targets = self._complete(site, unit)
+            for vid, t_c in changes.items():
+                targets[vid] = {**targets.get(vid, {}), "t_return_c": t_c}
+            published[unit] = self.desired.set(site, unit, "targets", {"targets": targets}, who)
+        return published
+
+    def _complete(self, site: str, unit: str) -> dict[str, dict[str, Any]]:
+        """The board's complete target set in force (a copy), to change and republish."""
+        payload = self.desired.payload(site, unit, "targets") or {}
+        return {vid: dict(t) for vid, t in payload.get("targets", {}).items()}
+
+    def _record(self, station_id, now_s, decisions, sites, published, trigger) -> int:
+        with self.storage.transaction():
+            row = self.storage.fetch_one("SELECT MAX(run_id) FROM decisions")
+            run_id = int(row[0] or 0) + 1 if row else 1
+            for d in decisions:
+                self.storage.execute(
+                    "INSERT INTO decisions (run_id, station_id, ts_s, site, unit, valve,"
+                    " old_target_c, new_target_c, reason, group_mean_c, inputs, trigger,"
+                    " desired_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        station_id,
+                        now_s,
+                        sites[d.unit],
+                        d.unit,
+                        d.valve,
+                        d.old_target_c,
+                        d.new_target_c,
+                        d.reason,
+                        d.group_mean_c,
+                        json.dumps(d.inputs, sort_keys=True),
+                        trigger,
+                        published.get(d.unit) if d.changed else None,
+                    ),
+                )
+        return run_id
+
+    _DECISION_COLUMNS = (
+        "run_id",
+        "station_id",
+        "ts_s",
+        "site",
+        "unit",
+        "valve",
+        "old_target_c",
+        "new_target_c",
+        "reason",
+        "group_mean_c",
+        "inputs",
+        "trigger",
+        "desired_version",
+    )
+
+    def decisions(
+        self, station_id: str, since_s: float | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest first: every recorded decision of a station, with its inputs."""
+        self._need_station(station_id)
+        rows = self.storage.fetch_all(
+            f"SELECT {', '.join(self._DECISION_COLUMNS)} FROM decisions WHERE station_id = ?"
+            " AND ts_s >= ? ORDER BY id DESC LIMIT ?",
+            (station_id, since_s if since_s is not None else -1.0, int(limit)),
+        )
+        out = []
+        for r in rows:
+            d = dict(zip(self._DECISION_COLUMNS, r, strict=True))
+            d["inputs"] = json.loads(d["inputs"])
+            out.append(d)
+        return out
+
+    def station_summary(self, station_id: str) -> dict[str, Any]:
+        """What the host sees of a station now: the spread of its entrances' newest return
+        temperatures (degC, fresh readings only), how many boards report, the last run."""
+        settings = self.settings(station_id)
+        now_s = self.clock()
+        returns: dict[str, float] = {}
+        layout = self._layout(station_id)
+        for site, unit, _points in layout:
+            msg = self.latest(site, unit)
+            if msg is None or not 0 <= now_s - msg["ts_s"] <= settings["stale_after_s"]:
+                continue
+            for v in msg["valves"]:
+                if v["id"] == ENTRANCE_VALVE and v.get("t_return_c") is not None:
+                    returns[unit] = float(v["t_return_c"])
+        mean_c = sum(returns.values()) / len(returns) if returns else None
+        last = self.storage.fetch_one(
+            "SELECT run_id, ts_s, trigger, SUM(CASE WHEN desired_version IS NULL THEN 0"
+            " ELSE 1 END) FROM decisions WHERE station_id = ? GROUP BY run_id, ts_s, trigger"
+            " ORDER BY run_id DESC LIMIT 1",
+            (station_id,),
+        )
+        return {
+            "station_id": station_id,
+            "ts_s": now_s,
+            "entrances": len(layout),
+            "reporting": len(returns),
+            "t_return_mean_c": mean_c,
+            "t_return_min_c": min(returns.values()) if returns else None,
+            "t_return_max_c": max(returns.values()) if returns else None,
+            # the largest deviation from the mean: "within +-x K"
+            "t_return_spread_k": (
+                max(abs(t - mean_c) for t in returns.values()) if mean_c is not None else None
+            ),
+            "last_run": (
+                {
+                    "run_id": int(last[0]),
+                    "ts_s": last[1],
+                    "trigger": last[2],
+                    "valves_changed": int(last[3]),
+                }
+                if last
+                else None
+            ),
+        }
+
+    # ------------------------------------------------------------ overrides ----
+    def overrides(self) -> list[dict[str, Any]]:
+        cols = ("site", "unit", "valve", "target_c", "opening_pct", "set_s", "set_by")
+        rows = self.storage.fetch_all(f"SELECT {', '.join(cols)} FROM overrides ORDER BY set_s")
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def override(
+        self,
+        site: str,
+        unit: str,
+        valve: str,
+        who: str,
+        target_c: float | None = None,
+        opening_pct: float | None = None,
+    ) -> int:
+        """Take a valve out of the strategy: hold `target_c`, or a manual `opening_pct`.
+        Returns the desired-targets version that carries it."""
+        detail = {"valve": valve, "target_c": target_c, "opening_pct": opening_pct}
+        try:
+            targets = self._override_targets(site, unit, valve, target_c, opening_pct)
+        except BalancerError as exc:
+            with self.storage.transaction():
+                self.storage.audit(who, "override", f"{site}/{unit}", detail, f"refused: {exc}")
+            raise
+        with self._lock:
+            try:
+                version = self.desired.set(site, unit, "targets", {"targets": targets}, who)
+            except CommandError as exc:
+                raise BalancerError(exc.reason, str(exc)) from None
+            with self.storage.transaction():
+                self.storage.execute(
+                    "INSERT INTO overrides (site, unit, valve, target_c, opening_pct, set_s,"
+                    " set_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, unit, valve)"
+                    " DO UPDATE SET target_c = excluded.target_c, opening_pct ="
+                    " excluded.opening_pct, set_s = excluded.set_s, set_by = excluded.set_by",
+                    (site, unit, valve, target_c, opening_pct, self.clock(), who),
+                )
+                self.storage.audit(who, "override", f"{site}/{unit}", detail, "done")
+        return version
+
+    def _override_targets(self, site, unit, valve, target_c, opening_pct):
+        if (target_c is None) == (opening_pct is None):
+            raise BalancerError("bad-value", "give exactly one of target_c and opening_pct")
+        if self.storage.unit_id(site, unit) is None:
+            raise BalancerError("unknown-unit", f"{site}/{unit}")
+        msg = self.latest(site, unit)
+        known = {v["id"] for v in msg["valves"]} if msg else set()
+        targets = self._complete(site, unit)
+        if valve not in known and valve not in targets:
+            raise BalancerError("unknown-valve", f"{site}/{unit} has reported no valve {valve!r}")
+        entry = dict(targets.get(valve, {}))
+        if target_c is not None:
+            t = _number(target_c, "target_c")
+            if not 15.0 <= t <= 95.0:
+                raise BalancerError("bad-value", f"target_c {t} outside 15..95 degC")
+            entry["t_return_c"] = t
+            entry.pop("manual_opening_pct", None)
+        else:
+            x = _number(opening_pct, "opening_pct")
+            if not 0.0 <= x <= 100.0:
+                raise BalancerError("bad-value", f"opening_pct {x} outside 0..100 %")
+            entry["manual_opening_pct"] = x
+            if "t_return_c" not in entry:
+                reported = next(v for v in msg["valves"] if v["id"] == valve) if msg else {}
+                entry["t_return_c"] = reported.get("target_c") or reported.get("t_return_c")
+            if entry["t_return_c"] is None:
+                raise BalancerError("bad-value", f"{valve!r} has no target to resume with")
+        targets[valve] = entry
+        return targets
+
+    def release(self, site: str, unit: str, valve: str, who: str) -> int:
+        """Give an overridden valve back to the strategy (a manual opening ends: the loop
+        resumes from it). Returns the desired-targets version that releases it."""
+        with self._lock:
+            row = self.storage.fetch_one(
+                "SELECT 1 FROM overrides WHERE site = ? AND unit = ? AND valve = ?",
+                (site, unit, valve),
+            )
+            if row is None:
+                exc = BalancerError("not-overridden", f"{site}/{unit} {valve!r}")
+                with self.storage.transaction():
+                    self.storage.audit(who, "release", f"{site}/{unit}", valve, f"refused: {exc}")
+                raise exc
+            targets = self._complete(site, unit)
+            targets.get(valve, {}).pop("manual_opening_pct", None)
+            version = self.desired.set(site, unit, "targets", {"targets": targets}, who)
+            with self.storage.transaction():
+                self.storage.execute(
+                    "DELETE FROM overrides WHERE site = ? AND unit = ? AND valve = ?",
+                    (site, unit, valve),
+                )
+                self.storage.audit(who, "release", f"{site}/{unit}", valve, "done")
+        return version
+
+
+def _decision_dict(d: Decision, site: str) -> dict[str, Any]:
+    return {
+        "site": site,
+        "unit": d.unit,
+        "valve": d.valve,
+        "old_target_c": d.old_target_c,
+        "new_target_c": d.new_target_c,
+        "reason": d.reason,
+        "changed": d.changed,
+        "group_mean_c": d.group_mean_c,
+        "inputs": d.inputs,
+    }

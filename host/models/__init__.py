@@ -1,0 +1,1 @@
+"""Numerical models of the network: steady-state hydraulics and pipe friction estimation."""

@@ -1,0 +1,208 @@
+"""Ingest: every delivered message is decoded, checked, and then stored or counted as refused.
+
+`Ingest.process(deliveries)` handles one batch in one database transaction: telemetry (deduped
+on (unit, seq), stored with the board's own `ts_s`), events, birth/death state, acks, the
+alarms they cause, and the refusal counters. The caller acknowledges the deliveries to the
+broker only after it returns, i.e. after the commit; if it raises, nothing of the batch is
+stored and nothing is acknowledged.
+
+Refusal reasons (per site, unit and reason, in the `refusals` table, the metrics and the log):
+the protocol's codes (`size`, `encoding`, `json`, `version`, `missing`, `type`, `range`,
+`value`, `nan`, `inconsistent`, `topic`, `kind`), plus `unknown-site`, `unknown-unit`,
+`clock` (stamped more than `max_clock_ahead_s` in the future), `replayed` (a (unit, seq)
+already stored: a QoS 1 redelivery or an outbox replay), `unknown-version` (an ack of a desired
+version never issued) and `internal` (a bug: logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from host.control.alarms import Alarms
+from host.control.desired import Desired
+from host.service.boards import Boards
+from host.service.mqtt_link import Delivery
+from host.storage import Storage, TeleMessage, tele_rows
+from shared import protocol as p
+
+log = logging.getLogger(__name__)
+
+_DB_ERRORS = (sqlite3.Error, psycopg.Error)
+NO_UNIT = "-"  # unit label of refusals whose topic names no valid unit
+
+
+@dataclass
+class Metrics:
+    """Counters since the service started (the `refusals` table keeps the totals)."""
+
+    received: Counter[str] = field(default_factory=Counter)  # by kind
+    processed: int = 0  # deliveries committed (a plain int, readable from any thread)
+    stored_messages: Counter[str] = field(default_factory=Counter)  # by kind
+    stored_records: int = 0
+    refused: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    batches: int = 0
+    commit_s_sum: float = 0.0
+    commit_s_max: float = 0.0
+    lag_s_max: float = 0.0  # arrival to commit, worst message in the last batch
+
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+
+class Ingest:
+    """Decodes, checks and stores batches of deliveries."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        sites: Sequence[str],
+        boards: Boards,
+        alarms: Alarms,
+        desired: Desired,
+        accept_unknown_units: bool = False,
+        max_clock_ahead_s: int = 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.sites = frozenset(sites)
+        self.boards = boards
+        self.alarms = alarms
+        self.desired = desired
+        self.accept_unknown_units = accept_unknown_units
+        self.max_clock_ahead_s = max_clock_ahead_s
+        self.clock = clock
+        self.metrics = Metrics()
+        # The newest telemetry message of each board (by board time): what the balancer and
+        # the API's "latest values" read. Not persisted: after a restart the boards refill it
+        # within one collection period, and until then the balancer holds every target.
+        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def process(self, deliveries: Sequence[Delivery]) -> None:
+        """Handle a batch in one transaction (raises, with nothing stored, on a DB error)."""
+        now_s = self.clock()
+        refused: dict[tuple[str, str, str], list[Any]] = {}
+        stored: Counter[str] = Counter()
+        tele: list[tuple[TeleMessage, str, str, dict[str, Any]]] = []
+        received = Counter(d.topic.rsplit("/", 1)[-1] for d in deliveries)
+
+        def refuse(site: str, unit: str, reason: str, detail: str) -> None:
+            entry = refused.setdefault((site, unit, reason), [0, ""])
+            entry[0] += 1
+            entry[1] = detail
+
+        with self.storage.transaction():
+            for d in deliveries:
+                try:
+                    self._one(d, now_s, tele, refuse, stored)
+                except _DB_ERRORS:
+                    raise
+                except Exception as exc:  # a bug must not stop the service or lose the count
+                    log.exception("internal error on %s", d.topic)
+                    refuse(NO_UNIT, NO_UNIT, "internal", f"{d.topic}: {exc!r}")
+            records = self._store_tele(tele, now_s, refuse, stored)
+            self.boards.flush()
+            self.storage.count_refusals(
+                {k: (n, detail) for k, (n, detail) in refused.items()}, now_s
+            )
+        done_s = self.clock()
+        m = self.metrics
+        m.received.update(received)
+        m.processed += len(deliveries)
+        m.stored_messages.update(stored)
+        m.stored_records += records
+        for key, (n, detail) in refused.items():
+            m.refused[key] += n
+            log.warning("refused %d from %s/%s: %s (%s)", n, key[0], key[1], key[2], detail)
+        m.batches += 1
+        m.commit_s_sum += done_s - now_s
+        m.commit_s_max = max(m.commit_s_max, done_s - now_s)
+        if deliveries:
+            m.lag_s_max = done_s - min(d.received_s for d in deliveries)
+
+    def _one(self, d: Delivery, now_s: float, tele: list, refuse, stored: Counter[str]) -> None:
+        try:
+            site, unit, kind = p.parse_topic(d.topic)
+        except p.ProtocolError as exc:
+            refuse(NO_UNIT, NO_UNIT, exc.reason, f"{d.topic[:120]}: {exc.detail}")
+            return
+        if kind not in p.UPLINK:
+            refuse(site, unit, "kind", f"{kind} is not an uplink kind")
+            return
+        if site not in self.sites:
+            refuse(site, unit, "unknown-site", site)
+            return
+        if not d.payload and d.retain:
+            return  # a retained message being cleared: nothing to store
+        try:
+            msg = p.decode(kind, d.payload)
+        except p.ProtocolError as exc:
+            refuse(site, unit, exc.reason, f"{kind}: {exc.detail}")
+            return
+        uid = self.storage.unit_id(site, unit)
+        if uid is None:
+            if not self.accept_unknown_units:
+                refuse(site, unit, "unknown-unit", f"{kind} from an unregistered unit")
+                return
+            uid = self.storage.add_unit(site, unit)
+        ts_s = msg.get("ts_s")
+        if ts_s is not None and ts_s > now_s + self.max_clock_ahead_s and kind != p.STATE:
+            refuse(site, unit, "clock", f"{kind} ts_s {ts_s} is in the future")
+            return
+        key = (site, unit)
+        if kind == p.TELE:
+            tele.append(
+                (TeleMessage(uid, msg["seq"], ts_s, d.received_s, tele_rows(msg)), site, unit, msg)
+            )
+        elif kind == p.EVENT:
+            if not self.storage.insert_event(uid, msg, d.received_s):
+                refuse(site, unit, "replayed", f"event seq {msg['seq']}")
+                return
+            stored[kind] += 1
+            self.boards.on_data(key, uid, d.received_s, ts_s, msg["seq"])
+            self.alarms.board_event(site, unit, msg)
+        elif kind == p.STATE:
+            self.boards.on_state(key, uid, msg, d.received_s)
+            stored[kind] += 1
+        else:  # ACK
+            bad = self.desired.on_ack(site, unit, uid, msg)
+            self.boards.on_data(key, uid, d.received_s, ts_s)
+            if bad:
+                refuse(site, unit, bad, f"ack of {msg['of']} v{msg['version']}")
+            else:
+                stored[kind] += 1
+
+    def _store_tele(self, tele: list, now_s: float, refuse, stored: Counter[str]) -> int:
+        if not tele:
+            return 0
+        new = self.storage.insert_telemetry([t[0] for t in tele])
+        fresh = []
+        records = 0
+        for (m, site, unit, msg), is_new in zip(tele, new, strict=True):
+            if not is_new:
+                refuse(site, unit, "replayed", f"tele seq {m.seq}")
+                continue
+            records += len(m.rows)
+            fresh.append((m, site, unit, msg))
+        stored[p.TELE] += len(fresh)
+        fresh.sort(key=lambda t: (t[0].unit_id, t[0].ts_s, t[0].seq))
+        for m, site, unit, msg in fresh:
+            newest = self.latest.get((site, unit))
+            if newest is None or m.ts_s >= newest["ts_s"]:
+                self.latest[(site, unit)] = msg
+            self.boards.on_data(
+                (site, unit), m.unit_id, m.received_s, m.ts_s, m.seq, msg.get("health")
+            )
+            for row in m.rows:
+                # row: point, t_return_c, ..., opening_cmd_pct (3), sensor_ok (7), valve_ok (8)
+                if row[3] is None:
+                    continue  # the entrance meters' own record: no valve, no probe
+                self.alarms.observe(site, unit, row[0], m.ts_s, row[1], row[7], row[8])
+        return records
