@@ -88,11 +88,12 @@ class Mosquitto:
         ]
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf.write_text("\n".join(lines) + "\n")
-        self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "mosquitto.log", "ab"),  # noqa: SIM115
-        )
+        with open(self.workdir / "mosquitto.log", "ab") as log_file:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                [mosquitto_binary(), "-c", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
         try:
             wait_for_port(self.host, self.port)
         except BrokerStartError:

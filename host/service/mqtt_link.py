@@ -163,7 +163,7 @@ class MqttLink:
         self.client.loop_start()
 
     def stop(self) -> None:
-        # Stop the network thread first: paho 2.2 logs a spurious error if its loop runs on
-        # after disconnect() has dropped the socket.
-        self.client.loop_stop()
+        # DISCONNECT first: the network thread sends it, closes the socket and ends at once
+        # (stopping the thread first leaves the socket open and waits out its 1 s select).
         self.client.disconnect()
+        self.client.loop_stop()

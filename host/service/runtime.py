@@ -127,6 +127,7 @@ class Service:
         self._stop.set()
         if self._http:
             self._http.shutdown()
+            self._http.server_close()
         for thread in self._threads:
             thread.join(timeout=30)
         self.link.stop()

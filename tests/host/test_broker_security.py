@@ -84,11 +84,10 @@ def secure_broker(tmp_path: Path):
         f"user root\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
         f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nlog_dest stderr\nlog_type error\n"
     )
-    proc = subprocess.Popen(
-        [mosquitto_binary(), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "mosquitto.log", "ab"),  # noqa: SIM115
-    )
+    with open(tmp_path / "mosquitto.log", "ab") as log_file:  # the child keeps its copy
+        proc = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log_file
+        )
     wait_for_port("127.0.0.1", port)
     yield port, ca, tmp_path
     proc.terminate()

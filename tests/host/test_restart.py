@@ -49,13 +49,14 @@ batch_max = 20  # small commits: the backlog waits in memory
 
 def _start(cfg: Path, log: Path) -> subprocess.Popen:
     root = Path(__file__).resolve().parents[2]
-    return subprocess.Popen(
-        [sys.executable, "-m", "host", "--log-level", "WARNING", "serve", "--config", str(cfg)],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "ab"),  # noqa: SIM115
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    with open(log, "ab") as log_file:  # the child keeps its copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "host", "--log-level", "WARNING", "serve", "--config", str(cfg)],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
 
 
 def test_host_killed_and_restarted_loses_no_acknowledged_record(mosquitto, tmp_path):

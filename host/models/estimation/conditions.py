@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -268,22 +269,24 @@ def load_conditions(path: str | Path, catalog: Catalog) -> Conditions:
     return parse_conditions(text, catalog, source=str(p))
 
 
-def write_conditions(path_or_buffer: str | Path | io.TextIOBase, conditions: Conditions) -> None:
+def write_conditions(path_or_buffer: str | Path | IO[str], conditions: Conditions) -> None:
     """Write conditions in the CSV format above (heads as head_m)."""
-    own = isinstance(path_or_buffer, str | Path)
-    fh = open(path_or_buffer, "w", newline="", encoding="utf-8") if own else path_or_buffer  # noqa: SIM115
-    try:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for k, (cid, ts) in enumerate(
-            zip(conditions.condition_ids, conditions.timestamps, strict=True)
-        ):
-            for node, arr in conditions.head_m.items():
-                w.writerow([cid, ts, "head_m", node, repr(float(arr[k]))])
-            for ent, arr in conditions.flow_m3h.items():
-                w.writerow([cid, ts, FLOW_QUANTITY, ent, repr(float(arr[k]))])
-            for ent, arr in conditions.opening.items():
-                w.writerow([cid, ts, OPENING_QUANTITY, ent, repr(float(arr[k]))])
-    finally:
-        if own:
-            fh.close()
+    if isinstance(path_or_buffer, str | Path):
+        with open(path_or_buffer, "w", newline="", encoding="utf-8") as fh:
+            _write_rows(fh, conditions)
+    else:
+        _write_rows(path_or_buffer, conditions)
+
+
+def _write_rows(fh: IO[str], conditions: Conditions) -> None:
+    w = csv.writer(fh)
+    w.writerow(COLUMNS)
+    for k, (cid, ts) in enumerate(
+        zip(conditions.condition_ids, conditions.timestamps, strict=True)
+    ):
+        for node, arr in conditions.head_m.items():
+            w.writerow([cid, ts, "head_m", node, repr(float(arr[k]))])
+        for ent, arr in conditions.flow_m3h.items():
+            w.writerow([cid, ts, FLOW_QUANTITY, ent, repr(float(arr[k]))])
+        for ent, arr in conditions.opening.items():
+            w.writerow([cid, ts, OPENING_QUANTITY, ent, repr(float(arr[k]))])

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from host.models.estimation.conditions import Conditions
 from host.models.estimation.graph import FloatArray, IntArray, PipeGraph
@@ -206,7 +207,7 @@ def _system(
     joint: Sequence[bool],
     flow_m3h: FloatArray,
     known_ent: FloatArray,
-    has_opening: FloatArray,
+    has_opening: NDArray[np.bool_],
     sensors: SensorModel,
 ) -> _System:
     sup, ret = subs
@@ -331,7 +332,9 @@ def estimate_joint(
         raise ValueError(f"entrance mode must be one of {', '.join(ENTRANCE_MODES)}, got {mode!r}")
     sensors = sensors or SensorModel()
     s_valve = valve_s(network, conditions, require_all=require_all)
-    has_opening = ~np.isnan(s_valve[0]) if s_valve.size else np.zeros(0, dtype=bool)
+    has_opening: NDArray[np.bool_] = (
+        ~np.isnan(s_valve[0]) if s_valve.size else np.zeros(0, dtype=bool)
+    )
     s_valve = np.nan_to_num(s_valve)
     flow_m3h = np.column_stack([conditions.flow_m3h[e.id] for e in network.entrances])
     e_n = len(network.entrances)
@@ -638,7 +641,7 @@ def _entrance_reasons(
     subs: Sequence[SubNetwork],
     joint: Sequence[bool],
     usable: IntArray,
-    has_opening: FloatArray,
+    has_opening: NDArray[np.bool_],
     mode: str,
 ) -> EstimationResult:
     """Entrance rows: say why an entrance has no equation, and where S_int is given."""

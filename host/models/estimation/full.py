@@ -138,8 +138,8 @@ def _solve_linear(
         else:
             # large: normal equations from the Kronecker structure, Σ_r (coefᵀcoef)_r ⊗ c_r c_rᵀ
             pk = np.einsum("kqr,ksr->qsr", coef, coef).reshape(k_n * k_n, p_n)
-            nmat = graph.loop_gram(pk).reshape(k_n, k_n, n_l, n_l).transpose(0, 2, 1, 3)
-            nmat = nmat.reshape(k_n * n_l, k_n * n_l)
+            blocks = graph.loop_gram(pk).reshape(k_n, k_n, n_l, n_l).transpose(0, 2, 1, 3)
+            nmat = blocks.reshape(k_n * n_l, k_n * n_l)
             cn = np.sqrt(np.clip(np.diag(nmat), 0.0, None))
             cn = np.where(cn > 0, cn, 1.0)
             mtb = np.einsum("kqr,kr,rl->ql", coef, rhs, c_l).ravel()
@@ -206,14 +206,14 @@ def _equivalent(
     todo = [u_node]
     members = set(pipes.tolist())
     while todo:
-        x = todo.pop()
+        node = todo.pop()
         for j in members:
             a, bb = int(graph.pipe_from[j]), int(graph.pipe_to[j])
-            if a == x and bb not in pot:
-                pot[bb] = pot[x] - dh[:, j]
+            if a == node and bb not in pot:
+                pot[bb] = pot[node] - dh[:, j]
                 todo.append(bb)
-            elif bb == x and a not in pot:
-                pot[a] = pot[x] + dh[:, j]
+            elif bb == node and a not in pot:
+                pot[a] = pot[node] + dh[:, j]
                 todo.append(a)
     dh_uv = -pot.get(v_node, np.full(dh.shape[0], np.nan))  # head loss u → v
     out = np.zeros(dh.shape[0])

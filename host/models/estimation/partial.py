@@ -175,7 +175,7 @@ def _wls(x: sp.csr_matrix | FloatArray, rhs: FloatArray, analyse: bool = True) -
         norms = np.sqrt(np.asarray(xs.multiply(xs).sum(axis=0)).ravel())
         cn = np.where(norms > 0, norms, 1.0)
         xl = xs @ sp.diags(1.0 / cn)
-        nmat = (xl.T @ xl).toarray()
+        nmat = sp.csr_matrix(xl.T @ xl).toarray()
         nmat[np.diag_indices_from(nmat)] += RIDGE
         beta = cho_solve(cho_factor(nmat), xl.T @ rhs) / cn
         return _Wls(beta, np.zeros(g), -1, float("nan"), np.zeros((g, 0)), norms)
