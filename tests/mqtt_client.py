@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -22,12 +23,23 @@ class TestClient:
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
+        self._subacks: set[int] = set()
+        self._suback = threading.Condition()
+        self.client.on_subscribe = self._on_subscribe
         self.client.connect(host, port, keepalive=5)
         self.client.loop_start()
 
-    def subscribe(self, pattern: str, qos: int = 1) -> None:
-        result, mid = self.client.subscribe(pattern, qos)
-        assert result == mqtt.MQTT_ERR_SUCCESS
+    def _on_subscribe(self, _c, _u, mid, _reason_codes, _props) -> None:
+        with self._suback:
+            self._subacks.add(mid)
+            self._suback.notify_all()
+
+    def subscribe(self, pattern: str, qos: int = 1, timeout_s: float = 30.0) -> None:
+        """Subscribe and return once the broker has acknowledged it (its SUBACK)."""
+        with self._suback:
+            result, mid = self.client.subscribe(pattern, qos)
+            assert result == mqtt.MQTT_ERR_SUCCESS
+            assert self._suback.wait_for(lambda: mid in self._subacks, timeout_s), "no SUBACK"
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)

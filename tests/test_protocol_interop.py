@@ -6,7 +6,7 @@ subscriber; a board that vanishes is reported offline by its last will.
 """
 
 import json
-import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +14,7 @@ from shared import protocol as p
 from tests.micropython import run_script
 from tests.mqtt_client import TestClient
 
-EXAMPLES = json.loads(open("docs/protocol-examples.json").read())
+EXAMPLES = json.loads(Path("docs/protocol-examples.json").read_text())
 
 MP_ENCODER = """
 import json, sys
@@ -84,8 +84,7 @@ def host_side(mosquitto):
 
 def test_every_kind_crosses_mosquitto_with_its_qos_and_retain(mosquitto, host_side):
     site, unit = "interop", "b1-e1"
-    host_side.subscribe(f"{p.ROOT}/{site}/#")
-    time.sleep(0.2)
+    host_side.subscribe(f"{p.ROOT}/{site}/#")  # returns after the SUBACK
     board = TestClient(mosquitto.host, mosquitto.port)
     try:
         for kind in p.KINDS:

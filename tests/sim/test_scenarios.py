@@ -10,7 +10,7 @@ from sim.scenario import ScenarioError, available, build_scenario, load_scenario
 
 
 def test_bundled_scenarios_have_the_sizes_they_claim():
-    assert {"tiny", "typical", "large"} <= set(available())
+    assert {"tiny", "compact", "typical", "large"} <= set(available())
     tiny = load_scenario("tiny").estate.network
     assert len({e.building for e in tiny.entrances}) == 1 and len(tiny.entrances) == 2
     typ = load_scenario("typical").estate.network
