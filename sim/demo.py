@@ -110,13 +110,11 @@ def truth_line(run: Any) -> dict[str, float]:
 
 
 def _host_line(service: Any) -> str:
-    applied = service.storage.fetch_one(
-        "SELECT COUNT(*), SUM(CASE WHEN status = 'applied' THEN 1 ELSE 0 END) FROM desired"
-    )
+    issued, applied = service.storage.desired_totals()
     online = sum(1 for b in service.boards.state.values() if b.get("status") == "online")
     return (
         f"host: boards online {online}/{len(service.boards.state)},"
-        f" targets issued {applied[0] if applied else 0}, applied {applied[1] or 0}"
+        f" targets issued {issued}, applied {applied}"
     )
 
 

@@ -100,9 +100,6 @@ def update_user(*, name: str, body: UserPatch, api: ApiDep, user: Admin) -> dict
     return asdict(changed)
 
 
-AUDIT_COLUMNS = ("id", "ts_s", "who", "action", "target", "detail", "result")
-
-
 @router.get("/audit", tags=["users"], summary="The audit trail, newest first (admin)")
 def audit_trail(
     *,
@@ -114,18 +111,4 @@ def audit_trail(
     api: ApiDep,
     _: Admin,
 ) -> list[dict[str, Any]]:
-    filters: list[str] = []
-    params: list[Any] = []
-    for column, value in (("who", who), ("action", action), ("target", target)):
-        if value is not None:
-            filters.append(f"{column} = ?")
-            params.append(value)
-    if since_s is not None:
-        filters.append("ts_s >= ?")
-        params.append(since_s)
-    where = f" WHERE {' AND '.join(filters)}" if filters else ""
-    found = api.storage.fetch_all(
-        f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit{where} ORDER BY id DESC LIMIT ?",
-        (*params, limit),
-    )
-    return [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in found]
+    return api.storage.audit_rows(who, action, target, since_s, limit)

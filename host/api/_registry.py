@@ -38,9 +38,7 @@ def rows(api: Api, table: str, where: dict[str, Any] | None = None) -> list[dict
     """Rows of a registry table as dicts, filtered on equal columns, ordered by id."""
     cols = COLUMNS[table]
     filters = {k: v for k, v in (where or {}).items() if v is not None}
-    clause = " AND ".join(f"{k} = ?" for k in filters)
-    sql = f"SELECT {', '.join(cols)} FROM {table}" + (f" WHERE {clause}" if clause else "")
-    found = api.storage.fetch_all(sql + " ORDER BY id", tuple(filters.values()))
+    found = api.storage.registry_rows(table, cols, filters)
     out = [dict(zip(cols, r, strict=True)) for r in found]
     if table == "households":
         for row in out:

@@ -38,10 +38,7 @@ def board_state(api: Api, site: str, unit: str) -> dict[str, Any]:
 
 @router.get("/units", tags=["units"], summary="Every registered unit with its board status")
 def list_units(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
-    sql = "SELECT site, unit, entrance_id FROM units"
-    found = api.storage.fetch_all(
-        sql + (" WHERE site = ?" if site else "") + " ORDER BY site, unit", (site,) if site else ()
-    )
+    found = api.storage.unit_rows(site)
     out = []
     for s, u, entrance_id in found:
         board = board_state(api, s, u)
@@ -66,13 +63,10 @@ def list_boards(*, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
 @router.get("/units/{site}/{unit}", summary="One unit: entrance, board state, desired state")
 def get_unit(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
-    row = api.storage.fetch_one(
-        "SELECT entrance_id FROM units WHERE site = ? AND unit = ?", (site, unit)
-    )
     return {
         "site": site,
         "unit": unit,
-        "entrance_id": row[0] if row else None,
+        "entrance_id": api.storage.unit_entrance(site, unit),
         "board": board_state(api, site, unit),
         "desired": api.service.desired.status(site, unit),
     }
@@ -152,21 +146,9 @@ def get_commands(
 ) -> dict[str, Any]:
     """Every desired version issued (who, when, status) and the audit rows about the unit."""
     uid = need_unit(api, site, unit)
-    cols = ("of", "version", "status", "reason", "issued_s", "issued_by", "status_s")
-    desired = api.storage.fetch_all(
-        f"SELECT {', '.join(cols)} FROM desired WHERE unit_id = ?"
-        " ORDER BY issued_s DESC, version DESC LIMIT ?",
-        (uid, limit),
-    )
-    acols = ("ts_s", "who", "action", "target", "detail", "result")
-    audit = api.storage.fetch_all(
-        f"SELECT {', '.join(acols)} FROM audit WHERE target = ? OR target LIKE ?"
-        " ORDER BY id DESC LIMIT ?",
-        (f"{site}/{unit}", f"{site}/{unit}/%", limit),
-    )
     return {
-        "desired": [dict(zip(cols, r, strict=True)) for r in desired],
-        "audit": [dict(zip(acols, r, strict=True)) for r in audit],
+        "desired": api.storage.desired_history(uid, limit),
+        "audit": api.storage.audit_about(f"{site}/{unit}", limit),
     }
 
 

@@ -141,23 +141,17 @@ class Users:
         return None if row is None else row[0]
 
     def _row(self, name: str) -> tuple[User, str] | None:
-        row = self.storage.fetch_one(
-            "SELECT name, role, created_s, disabled, password_hash FROM users WHERE name = ?",
-            (name,),
-        )
+        row = self.storage.user_row(name)
         if row is None:
             return None
         return User(row[0], row[1], float(row[2]), bool(row[3])), row[4]
 
     def list(self) -> list[User]:
-        rows = self.storage.fetch_all(
-            "SELECT name, role, created_s, disabled FROM users ORDER BY name"
-        )
+        rows = self.storage.user_rows()
         return [User(r[0], r[1], float(r[2]), bool(r[3])) for r in rows]
 
     def count(self) -> int:
-        row = self.storage.fetch_one("SELECT COUNT(*) FROM users")
-        return int(row[0]) if row else 0
+        return self.storage.user_count()
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user, when the name exists, is enabled and the password matches; else None."""
@@ -192,11 +186,7 @@ class Users:
             if self._row(name) is not None:
                 raise UserError("duplicate", f"user {name!r} exists already")
             now = time.time()
-            self.storage.execute(
-                "INSERT INTO users (name, role, password_hash, created_s, disabled)"
-                " VALUES (?, ?, ?, ?, 0)",
-                (name, role, hashed, now),
-            )
+            self.storage.insert_user(name, role, hashed, now)
             self.storage.audit(who, "add_user", name, {"role": role}, "done")
         return User(name, role, now, False)
 
@@ -234,10 +224,7 @@ class Users:
             if disabled is not None:
                 changes["disabled"] = int(disabled)
             if changes:
-                sets = ", ".join(f"{k} = ?" for k in changes)
-                self.storage.execute(
-                    f"UPDATE users SET {sets} WHERE name = ?", (*changes.values(), name)
-                )
+                self.storage.update_user(name, changes)
             detail = {k: v for k, v in changes.items() if k != "password_hash"}
             if hashed is not None:
                 detail["password"] = "changed"
@@ -247,10 +234,7 @@ class Users:
         return updated
 
     def _enabled_admins(self) -> int:
-        row = self.storage.fetch_one(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0"
-        )
-        return int(row[0]) if row else 0
+        return self.storage.user_count(role="admin", enabled_only=True)
 
     def bootstrap(self, admin_user: str, admin_password_file: str) -> bool:
         """First start: with a password file configured and no users at all, create the

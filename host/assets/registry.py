@@ -65,7 +65,7 @@ class Registry:
         self.storage = storage
 
     def _exists(self, table: str, id_: str) -> bool:
-        return self.storage.fetch_one(f"SELECT 1 FROM {table} WHERE id = ?", (id_,)) is not None
+        return self.storage.registry_has(table, id_)
 
     def _need(self, table: str, id_: str, what: str) -> None:
         if not self._exists(table, id_):
@@ -75,12 +75,10 @@ class Registry:
         """A device's household (None: none) must exist and be under the device's entrance."""
         if household_id is None:
             return
-        hh = self.storage.fetch_one(
-            "SELECT entrance_id FROM households WHERE id = ?", (household_id,)
-        )
-        if hh is None:
+        hh_entrance = self.storage.household_entrance(household_id)
+        if hh_entrance is None:
             raise RegistryError("missing", f"no household {household_id!r}")
-        if hh[0] != entrance_id:
+        if hh_entrance != entrance_id:
             raise RegistryError(
                 "inconsistent", f"household {household_id!r} is not under {entrance_id!r}"
             )
@@ -95,23 +93,20 @@ class Registry:
         with self.storage.transaction():
             self._new("stations", id_, "station")
             _check_identifier(site, "site")
-            self.storage.execute("INSERT INTO stations VALUES (?, ?, ?)", (id_, site, name))
+            self.storage.insert_station(id_, site, name)
             self.storage.audit(who or "registry", "add_station", id_, {"site": site}, "done")
 
     def add_station_unit(self, station_id: str, unit: str, who: str = "") -> None:
         """Register the board at a station's headers (its supply and return pressures, for
         the estimator): a unit of the station's site that serves no entrance."""
         with self.storage.transaction():
-            row = self.storage.fetch_one("SELECT site FROM stations WHERE id = ?", (station_id,))
-            if row is None:
+            site = self.storage.station_site(station_id)
+            if site is None:
                 raise RegistryError("missing", f"no station {station_id!r}")
-            site = row[0]
             _check_identifier(unit, "unit")
-            used = self.storage.fetch_one(
-                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
-            )
+            used = self.storage.entrance_served_by(site, unit)
             if used:
-                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used[0]!r}")
+                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used!r}")
             self.storage.add_unit(site, unit)
             self.storage.audit(
                 who or "registry",
@@ -134,9 +129,7 @@ class Registry:
             self._need("stations", station_id, "station")
             if floors is not None and (not isinstance(floors, int) or floors < 1):
                 raise RegistryError("range", f"building {id_!r}: floors must be at least 1")
-            self.storage.execute(
-                "INSERT INTO buildings VALUES (?, ?, ?, ?)", (id_, station_id, name, floors)
-            )
+            self.storage.insert_building(id_, station_id, name, floors)
             self.storage.audit(
                 who or "registry", "add_building", id_, {"station": station_id}, "done"
             )
@@ -148,19 +141,13 @@ class Registry:
             self._need("buildings", building_id, "building")
             _check_identifier(site, "site")
             _check_identifier(unit, "unit")
-            used = self.storage.fetch_one(
-                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
-            )
+            used = self.storage.entrance_served_by(site, unit)
             if used:
-                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used[0]!r}")
-            self.storage.execute(
-                "INSERT INTO entrances VALUES (?, ?, ?, ?)", (id_, building_id, site, unit)
-            )
+                raise RegistryError("duplicate", f"unit {site}/{unit} serves {used!r}")
+            self.storage.insert_entrance(id_, building_id, site, unit)
             self.storage.add_unit(site, unit, id_)
             # a unit kept from a deleted entrance belongs to this one now
-            self.storage.execute(
-                "UPDATE units SET entrance_id = ? WHERE site = ? AND unit = ?", (id_, site, unit)
-            )
+            self.storage.set_unit_entrance(site, unit, id_)
             self.storage.audit(
                 who or "registry",
                 "add_entrance",
@@ -175,11 +162,7 @@ class Registry:
         with self.storage.transaction():
             self._new("households", id_, "household")
             f = self._checked_household(id_, entrance_id, fields)
-            self.storage.execute(
-                "INSERT INTO households (id, entrance_id, floor, position, household_type,"
-                " heated_area_m2, has_room_sensor, point) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (id_, entrance_id, *f.values()),
-            )
+            self.storage.insert_household(id_, entrance_id, f)
             self.storage.audit(who or "registry", "add_household", id_, fields, "done")
 
     def update_household(self, id_: str, who: str = "", **fields: Any) -> None:
@@ -191,8 +174,7 @@ class Registry:
             entrance_id = row.pop("entrance_id")
             row.pop("id")
             f = self._checked_household(id_, entrance_id, {**row, **fields})
-            sets = ", ".join(f"{k} = ?" for k in f)
-            self.storage.execute(f"UPDATE households SET {sets} WHERE id = ?", (*f.values(), id_))
+            self.storage.update_household(id_, f)
             self.storage.audit(who or "registry", "update_household", id_, fields, "done")
 
     def _checked_household(self, id_: str, entrance_id: str, fields: dict[str, Any]):
@@ -201,31 +183,22 @@ class Registry:
             raise RegistryError("unknown", f"household fields {sorted(unknown)}")
         self._need("entrances", entrance_id, "entrance")
         f = _household_fields(id_, fields)
-        floors = self.storage.fetch_one(
-            "SELECT b.floors FROM entrances e JOIN buildings b ON b.id = e.building_id"
-            " WHERE e.id = ?",
-            (entrance_id,),
-        )
-        if f["floor"] is not None and floors and floors[0] and f["floor"] > floors[0]:
+        floors = self.storage.entrance_floors(entrance_id)
+        if f["floor"] is not None and floors and f["floor"] > floors:
             raise RegistryError(
-                "inconsistent", f"household {id_!r} on floor {f['floor']} of {floors[0]}"
+                "inconsistent", f"household {id_!r} on floor {f['floor']} of {floors}"
             )
-        if f["point"] is not None and self.storage.fetch_one(
-            "SELECT id FROM households WHERE entrance_id = ? AND point = ? AND id <> ?",
-            (entrance_id, f["point"], id_),
+        if f["point"] is not None and self.storage.household_at_point(
+            entrance_id, f["point"], id_
         ):
             raise RegistryError("duplicate", f"point {f['point']!r} used at {entrance_id}")
         f["has_room_sensor"] = int(bool(f["has_room_sensor"]))
         return f
 
     def household(self, id_: str) -> dict[str, Any] | None:
-        cols = ("id", "entrance_id", *HOUSEHOLD_FIELDS)
-        row = self.storage.fetch_one(
-            f"SELECT {', '.join(cols)} FROM households WHERE id = ?", (id_,)
-        )
-        if row is None:
+        out = self.storage.household_row(id_)
+        if out is None:
             return None
-        out = dict(zip(cols, row, strict=True))
         out["has_room_sensor"] = bool(out["has_room_sensor"])
         return out
 
@@ -245,21 +218,13 @@ class Registry:
             if kind not in DEVICE_KINDS:
                 raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
             _check_identifier(point, "point")
-            ent = self.storage.fetch_one(
-                "SELECT id FROM entrances WHERE site = ? AND unit = ?", (site, unit)
-            )
+            ent = self.storage.entrance_served_by(site, unit)
             if ent is None:
                 raise RegistryError("missing", f"no entrance is served by unit {site}/{unit}")
-            self._need_household_under(household_id, ent[0])
-            if self.storage.fetch_one(
-                "SELECT id FROM devices WHERE site = ? AND unit = ? AND point = ?",
-                (site, unit, point),
-            ):
+            self._need_household_under(household_id, ent)
+            if self.storage.device_at_point(site, unit, point):
                 raise RegistryError("duplicate", f"point {point!r} of {site}/{unit} is taken")
-            self.storage.execute(
-                "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (id_, site, unit, point, kind, ent[0], household_id),
-            )
+            self.storage.insert_device(id_, site, unit, point, kind, ent, household_id)
             self.storage.audit(
                 who or "registry",
                 "add_device",
@@ -273,15 +238,13 @@ class Registry:
         with self.storage.transaction():
             self._need("stations", id_, "station")
             _only(fields, ("name",), "station")
-            self.storage.execute(
-                "UPDATE stations SET name = ? WHERE id = ?", (fields.get("name"), id_)
-            )
+            self.storage.rename_station(id_, fields.get("name"))
             self.storage.audit(who or "registry", "update_station", id_, fields, "done")
 
     def update_building(self, id_: str, who: str = "", **fields: Any) -> None:
         """Change a building's `name` or `floors` (not below a household's floor)."""
         with self.storage.transaction():
-            row = self.storage.fetch_one("SELECT name, floors FROM buildings WHERE id = ?", (id_,))
+            row = self.storage.building(id_)
             if row is None:
                 raise RegistryError("missing", f"no building {id_!r}")
             _only(fields, ("name", "floors"), "building")
@@ -291,18 +254,12 @@ class Registry:
                 not isinstance(floors, int) or isinstance(floors, bool) or floors < 1
             ):
                 raise RegistryError("range", f"building {id_!r}: floors must be at least 1")
-            top = self.storage.fetch_one(
-                "SELECT MAX(h.floor) FROM households h JOIN entrances e ON e.id = h.entrance_id"
-                " WHERE e.building_id = ?",
-                (id_,),
-            )
-            if floors is not None and top and top[0] is not None and top[0] > floors:
+            top = self.storage.top_floor(id_)
+            if floors is not None and top is not None and top > floors:
                 raise RegistryError(
-                    "inconsistent", f"building {id_!r} has a household on floor {top[0]}"
+                    "inconsistent", f"building {id_!r} has a household on floor {top}"
                 )
-            self.storage.execute(
-                "UPDATE buildings SET name = ?, floors = ? WHERE id = ?", (name, floors, id_)
-            )
+            self.storage.update_building(id_, name, floors)
             self.storage.audit(who or "registry", "update_building", id_, fields, "done")
 
     def update_entrance(self, id_: str, who: str = "", **fields: Any) -> None:
@@ -312,19 +269,14 @@ class Registry:
             _only(fields, ("building_id",), "entrance")
             if "building_id" in fields:
                 self._need("buildings", fields["building_id"], "building")
-                self.storage.execute(
-                    "UPDATE entrances SET building_id = ? WHERE id = ?",
-                    (fields["building_id"], id_),
-                )
+                self.storage.move_entrance(id_, fields["building_id"])
             self.storage.audit(who or "registry", "update_entrance", id_, fields, "done")
 
     def update_device(self, id_: str, who: str = "", **fields: Any) -> None:
         """Change a device's `kind` or `household_id` (a household of the device's entrance,
         or None)."""
         with self.storage.transaction():
-            row = self.storage.fetch_one(
-                "SELECT kind, entrance_id, household_id FROM devices WHERE id = ?", (id_,)
-            )
+            row = self.storage.device(id_)
             if row is None:
                 raise RegistryError("missing", f"no device {id_!r}")
             _only(fields, ("kind", "household_id"), "device")
@@ -333,10 +285,7 @@ class Registry:
             if kind not in DEVICE_KINDS:
                 raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
             self._need_household_under(household_id, row[1])
-            self.storage.execute(
-                "UPDATE devices SET kind = ?, household_id = ? WHERE id = ?",
-                (kind, household_id, id_),
-            )
+            self.storage.update_device(id_, kind, household_id)
             self.storage.audit(who or "registry", "update_device", id_, fields, "done")
 
     def delete(self, kind: str, id_: str, who: str = "") -> None:
@@ -347,26 +296,20 @@ class Registry:
         with self.storage.transaction():
             self._need(table, id_, kind)
             for child, column, what in _CHILDREN[table]:
-                n = self.storage.fetch_one(
-                    f"SELECT COUNT(*) FROM {child} WHERE {column} = ?", (id_,)
-                )
-                if n and n[0]:
+                n = self.storage.registry_count_where(child, column, id_)
+                if n:
                     raise RegistryError(
-                        "in-use", f"{kind} {id_!r} has {n[0]} {what}(s): delete those first"
+                        "in-use", f"{kind} {id_!r} has {n} {what}(s): delete those first"
                     )
             if table == "stations":  # its balancing settings go with it; decisions stay
-                self.storage.execute("DELETE FROM strategy_settings WHERE station_id = ?", (id_,))
+                self.storage.drop_strategy_settings(id_)
             if table == "entrances":  # the unit and its history stay, belonging to none
-                self.storage.execute(
-                    "UPDATE units SET entrance_id = NULL WHERE entrance_id = ?", (id_,)
-                )
-            self.storage.execute(f"DELETE FROM {table} WHERE id = ?", (id_,))
+                self.storage.detach_units(id_)
+            self.storage.delete_registry_row(table, id_)
             self.storage.audit(who or "registry", f"delete_{kind}", id_, None, "done")
 
     def counts(self) -> dict[str, int]:
-        tables = ("stations", "buildings", "entrances", "households", "devices")
-        rows = {t: self.storage.fetch_one(f"SELECT COUNT(*) FROM {t}") for t in tables}
-        return {t: int(row[0]) if row else 0 for t, row in rows.items()}
+        return self.storage.registry_counts()
 
 
 def _only(fields: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:

@@ -20,7 +20,6 @@ Thread-safety: `tick` runs on the service's ingest thread; the API calls `run_st
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -92,28 +91,15 @@ class Balancer:
 
     # ------------------------------------------------------------ registry view ----
     def stations(self) -> list[str]:
-        return [r[0] for r in self.storage.fetch_all("SELECT id FROM stations ORDER BY id")]
+        return self.storage.station_ids()
 
     def _need_station(self, station_id: str) -> None:
-        if self.storage.fetch_one("SELECT 1 FROM stations WHERE id = ?", (station_id,)) is None:
+        if not self.storage.registry_has("stations", station_id):
             raise BalancerError("unknown-station", f"no station {station_id!r}")
 
     def _layout(self, station_id: str) -> list[tuple[str, str, dict[str, str | None]]]:
         """(site, unit, {household valve point: household type}) of every entrance."""
-        rows = self.storage.fetch_all(
-            "SELECT e.id, e.site, e.unit FROM entrances e JOIN buildings b"
-            " ON b.id = e.building_id WHERE b.station_id = ? ORDER BY e.id",
-            (station_id,),
-        )
-        out = []
-        for ent_id, site, unit in rows:
-            points = self.storage.fetch_all(
-                "SELECT point, household_type FROM households WHERE entrance_id = ?"
-                " AND point IS NOT NULL",
-                (ent_id,),
-            )
-            out.append((site, unit, {pt: kind for pt, kind in points}))
-        return out
+        return self.storage.station_layout(station_id)
 
     # ------------------------------------------------------------ settings ----
     def settings(self, station_id: str) -> dict[str, Any]:
@@ -126,11 +112,9 @@ class Balancer:
             offsets={},
             household_type_offsets={},
         )
-        row = self.storage.fetch_one(
-            "SELECT settings FROM strategy_settings WHERE station_id = ?", (station_id,)
-        )
-        if row:
-            out.update(json.loads(row[0]))
+        stored = self.storage.strategy_settings(station_id)
+        if stored:
+            out.update(stored)
         return out
 
     def _strategy_settings(self, settings: dict[str, Any]) -> StrategySettings:
@@ -147,23 +131,15 @@ class Balancer:
             raise
         stored = {k: v for k, v in new.items() if k in changes or self._is_stored(station_id, k)}
         with self.storage.transaction():
-            self.storage.execute(
-                "INSERT INTO strategy_settings (station_id, settings, updated_s, updated_by)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (station_id) DO UPDATE SET"
-                " settings = excluded.settings, updated_s = excluded.updated_s,"
-                " updated_by = excluded.updated_by",
-                (station_id, json.dumps(stored, sort_keys=True), self.clock(), who),
-            )
+            self.storage.save_strategy_settings(station_id, stored, self.clock(), who)
             self.storage.audit(who, "set_strategy", station_id, changes, "done")
         if "period_s" in changes:
             self._next_run_s.pop(station_id, None)
         return new
 
     def _is_stored(self, station_id: str, key: str) -> bool:
-        row = self.storage.fetch_one(
-            "SELECT settings FROM strategy_settings WHERE station_id = ?", (station_id,)
-        )
-        return bool(row) and key in json.loads(row[0])
+        stored = self.storage.strategy_settings(station_id)
+        return stored is not None and key in stored
 
     def _checked(self, station_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(changes, dict) or not changes:
@@ -304,64 +280,28 @@ class Balancer:
         return {vid: dict(t) for vid, t in payload.get("targets", {}).items()}
 
     def _record(self, station_id, now_s, decisions, sites, published, trigger) -> int:
-        with self.storage.transaction():
-            row = self.storage.fetch_one("SELECT MAX(run_id) FROM decisions")
-            run_id = int(row[0] or 0) + 1 if row else 1
-            for d in decisions:
-                self.storage.execute(
-                    "INSERT INTO decisions (run_id, station_id, ts_s, site, unit, valve,"
-                    " old_target_c, new_target_c, reason, group_mean_c, inputs, trigger,"
-                    " desired_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        station_id,
-                        now_s,
-                        sites[d.unit],
-                        d.unit,
-                        d.valve,
-                        d.old_target_c,
-                        d.new_target_c,
-                        d.reason,
-                        d.group_mean_c,
-                        json.dumps(d.inputs, sort_keys=True),
-                        trigger,
-                        published.get(d.unit) if d.changed else None,
-                    ),
-                )
-        return run_id
-
-    _DECISION_COLUMNS = (
-        "run_id",
-        "station_id",
-        "ts_s",
-        "site",
-        "unit",
-        "valve",
-        "old_target_c",
-        "new_target_c",
-        "reason",
-        "group_mean_c",
-        "inputs",
-        "trigger",
-        "desired_version",
-    )
+        rows = [
+            {
+                "site": sites[d.unit],
+                "unit": d.unit,
+                "valve": d.valve,
+                "old_target_c": d.old_target_c,
+                "new_target_c": d.new_target_c,
+                "reason": d.reason,
+                "group_mean_c": d.group_mean_c,
+                "inputs": d.inputs,
+                "desired_version": published.get(d.unit) if d.changed else None,
+            }
+            for d in decisions
+        ]
+        return self.storage.record_run(station_id, now_s, trigger, rows)
 
     def decisions(
         self, station_id: str, since_s: float | None = None, limit: int = 200
     ) -> list[dict[str, Any]]:
         """Newest first: every recorded decision of a station, with its inputs."""
         self._need_station(station_id)
-        rows = self.storage.fetch_all(
-            f"SELECT {', '.join(self._DECISION_COLUMNS)} FROM decisions WHERE station_id = ?"
-            " AND ts_s >= ? ORDER BY id DESC LIMIT ?",
-            (station_id, since_s if since_s is not None else -1.0, int(limit)),
-        )
-        out = []
-        for r in rows:
-            d = dict(zip(self._DECISION_COLUMNS, r, strict=True))
-            d["inputs"] = json.loads(d["inputs"])
-            out.append(d)
-        return out
+        return self.storage.decisions(station_id, since_s, limit)
 
     def station_summary(self, station_id: str) -> dict[str, Any]:
         """What the host sees of a station now: the spread of its entrances' newest return
@@ -378,12 +318,7 @@ class Balancer:
                 if v["id"] == ENTRANCE_VALVE and v.get("t_return_c") is not None:
                     returns[unit] = float(v["t_return_c"])
         mean_c = sum(returns.values()) / len(returns) if returns else None
-        last = self.storage.fetch_one(
-            "SELECT run_id, ts_s, trigger, SUM(CASE WHEN desired_version IS NULL THEN 0"
-            " ELSE 1 END) FROM decisions WHERE station_id = ? GROUP BY run_id, ts_s, trigger"
-            " ORDER BY run_id DESC LIMIT 1",
-            (station_id,),
-        )
+        last = self.storage.last_run(station_id)
         return {
             "station_id": station_id,
             "ts_s": now_s,
@@ -410,9 +345,7 @@ class Balancer:
 
     # ------------------------------------------------------------ overrides ----
     def overrides(self) -> list[dict[str, Any]]:
-        cols = ("site", "unit", "valve", "target_c", "opening_pct", "set_s", "set_by")
-        rows = self.storage.fetch_all(f"SELECT {', '.join(cols)} FROM overrides ORDER BY set_s")
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        return self.storage.overrides()
 
     def override(
         self,
@@ -438,12 +371,8 @@ class Balancer:
             except CommandError as exc:
                 raise BalancerError(exc.reason, str(exc)) from None
             with self.storage.transaction():
-                self.storage.execute(
-                    "INSERT INTO overrides (site, unit, valve, target_c, opening_pct, set_s,"
-                    " set_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, unit, valve)"
-                    " DO UPDATE SET target_c = excluded.target_c, opening_pct ="
-                    " excluded.opening_pct, set_s = excluded.set_s, set_by = excluded.set_by",
-                    (site, unit, valve, target_c, opening_pct, self.clock(), who),
+                self.storage.set_override(
+                    site, unit, valve, target_c, opening_pct, self.clock(), who
                 )
                 self.storage.audit(who, "override", f"{site}/{unit}", detail, "done")
         return version
@@ -482,11 +411,7 @@ class Balancer:
         """Give an overridden valve back to the strategy (a manual opening ends: the loop
         resumes from it). Returns the desired-targets version that releases it."""
         with self._lock:
-            row = self.storage.fetch_one(
-                "SELECT 1 FROM overrides WHERE site = ? AND unit = ? AND valve = ?",
-                (site, unit, valve),
-            )
-            if row is None:
+            if not self.storage.is_overridden(site, unit, valve):
                 exc = BalancerError("not-overridden", f"{site}/{unit} {valve!r}")
                 with self.storage.transaction():
                     self.storage.audit(who, "release", f"{site}/{unit}", valve, f"refused: {exc}")
@@ -495,10 +420,7 @@ class Balancer:
             targets.get(valve, {}).pop("manual_opening_pct", None)
             version = self.desired.set(site, unit, "targets", {"targets": targets}, who)
             with self.storage.transaction():
-                self.storage.execute(
-                    "DELETE FROM overrides WHERE site = ? AND unit = ? AND valve = ?",
-                    (site, unit, valve),
-                )
+                self.storage.drop_override(site, unit, valve)
                 self.storage.audit(who, "release", f"{site}/{unit}", valve, "done")
         return version
 

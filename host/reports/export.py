@@ -31,7 +31,6 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,48 +132,13 @@ class Table:
 def latest_records(storage: Storage, site: str, unit: str) -> dict[str, dict[str, Any]]:
     """The newest stored telemetry record of every point of a unit: {point: {ts_s, seq,
     field: value, ...}}. Empty for an unknown unit or one that never sent data."""
-    uid = storage.unit_id(site, unit)
-    if uid is None:
-        return {}
-    cols = ("ts_s", "seq", *TELE_COLUMNS)
-    names = ", ".join(cols)
-    out: dict[str, dict[str, Any]] = {}
-    if storage.dialect == "postgresql":
-        rows = storage.fetch_all(
-            f"SELECT DISTINCT ON (point) {names} FROM tele WHERE unit_id = ?"
-            " ORDER BY point, ts_s DESC, seq DESC",
-            (uid,),
-        )
-        parts: Iterable[list[tuple[Any, ...]]] = [rows]
-    else:
-        months = storage.fetch_all("SELECT name FROM partitions ORDER BY start_s DESC")
-        # SQLite: bare columns of a MAX() aggregate come from the row holding the maximum.
-        parts = (
-            storage.fetch_all(
-                f"SELECT {names}, MAX(ts_s * 4294967296 + seq) FROM tele_{m[0]}"
-                " WHERE unit_id = ? GROUP BY point",
-                (uid,),
-            )
-            for m in months
-        )
-    for part in parts:
-        for row in part:
-            record = dict(zip(cols, row[: len(cols)], strict=True))
-            point = record.pop("point")
-            if point not in out:
-                out[point] = record
-    return dict(sorted(out.items()))
+    return storage.latest_records(site, unit)
 
 
 def known_points(storage: Storage, site: str, unit: str) -> set[str]:
     """Points the registry or the stored telemetry knows at a unit (always `entrance`)."""
     points = {ENTRANCE_POINT, *latest_records(storage, site, unit)}
-    rows = storage.fetch_all(
-        "SELECT point FROM devices WHERE site = ? AND unit = ? UNION SELECT h.point FROM"
-        " households h JOIN entrances e ON e.id = h.entrance_id WHERE e.site = ? AND e.unit = ?",
-        (site, unit, site, unit),
-    )
-    points.update(r[0] for r in rows if r[0])
+    points.update(storage.registered_points(site, unit))
     return points
 
 

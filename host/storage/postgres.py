@@ -5,6 +5,10 @@ Both tables are declared `PARTITION BY RANGE (ts_s)`; a month's partitions (`tel
 key (unit_id, seq, ts_s) must contain the partition key, which is also why dedup is per month
 of the record's own time (a replay carries the same ts_s, so it meets its twin). Records are
 written with COPY after the ledger insert has said which messages are new.
+
+The SQL shared with SQLite is written with `?` placeholders and reaches psycopg through
+`qmark_to_format` (host/storage/dialect.py); the few statements here that only PostgreSQL
+runs go to the connection directly, in psycopg's own `%s` style.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from typing import Any
 
 import psycopg
 
-from host.storage.base import TELE_COLUMNS, Storage, StorageError, TeleMessage, month_bounds
+from host.storage.base import Storage
+from host.storage.connection import StorageError
+from host.storage.dialect import qmark_to_format
+from host.storage.telemetry import LATEST_COLUMNS, TELE_COLUMNS, TeleMessage, month_bounds
 
 _PARENTS = (
     """CREATE TABLE IF NOT EXISTS tele (
@@ -57,7 +64,7 @@ class PostgresStorage(Storage):
                 self.execute(statement)
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s")
+        return qmark_to_format(sql)
 
     def _cursor(self) -> psycopg.Cursor:
         return self._conn.cursor()
@@ -137,6 +144,14 @@ class PostgresStorage(Storage):
             )
         rows: list[Any] = self._conn.execute(sql, args).fetchall()
         return [(int(t), None if v is None else float(v)) for t, v in rows]
+
+    def _latest_parts(self, unit_id: int) -> list[list[tuple[Any, ...]]]:
+        rows = self.execute(
+            f"SELECT DISTINCT ON (point) {', '.join(LATEST_COLUMNS)} FROM tele"
+            " WHERE unit_id = ? ORDER BY point, ts_s DESC, seq DESC",
+            (unit_id,),
+        ).fetchall()
+        return [rows]
 
     def count_samples(self, unit_id: int, point: str, start_s: int, end_s: int) -> int:
         row = self.fetch_one(

@@ -13,11 +13,18 @@ lose the last commits.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from host.storage.base import TELE_COLUMNS, Storage, TeleMessage, _merge_buckets, month_bounds
+from host.storage.base import Storage
+from host.storage.telemetry import (
+    LATEST_COLUMNS,
+    TELE_COLUMNS,
+    TeleMessage,
+    merge_buckets,
+    month_bounds,
+)
 
 _TELE_DDL = """CREATE TABLE IF NOT EXISTS tele_{m} (
     unit_id INTEGER NOT NULL, ts_s INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -132,7 +139,17 @@ class SqliteStorage(Storage):
                 f" FROM tele_{m} {where} GROUP BY b ORDER BY b"
             )
             parts.append(self._conn.execute(sql, args).fetchall())
-        return _merge_buckets(parts)
+        return merge_buckets(parts)
+
+    def _latest_parts(self, unit_id: int) -> Iterator[list[tuple[Any, ...]]]:
+        names = ", ".join(LATEST_COLUMNS)
+        for m in reversed(self._months_in(0, 1 << 40)):
+            # Bare columns of a MAX() aggregate come from the row holding the maximum.
+            yield self._conn.execute(
+                f"SELECT {names}, MAX(ts_s * 4294967296 + seq) FROM tele_{m}"
+                " WHERE unit_id = ? GROUP BY point",
+                (unit_id,),
+            ).fetchall()
 
     def count_samples(self, unit_id: int, point: str, start_s: int, end_s: int) -> int:
         total = 0

@@ -51,7 +51,16 @@ def _start(cfg: Path, log: Path) -> subprocess.Popen:
     root = Path(__file__).resolve().parents[2]
     with open(log, "ab") as log_file:  # the child keeps its copy
         return subprocess.Popen(
-            [sys.executable, "-m", "host", "--log-level", "WARNING", "serve", "--config", str(cfg)],
+            [
+                sys.executable,
+                "-m",
+                "host",
+                "--log-level",
+                "WARNING",
+                "serve",
+                "--config",
+                str(cfg),
+            ],
             cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=log_file,

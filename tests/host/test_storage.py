@@ -8,6 +8,7 @@ import pytest
 
 from host.storage import StorageError, TeleMessage, open_storage, tele_rows
 from host.storage.base import month_bounds
+from host.storage.dialect import qmark_to_format
 from host.storage.migrations import MIGRATIONS
 
 SITE = "estate-7"
@@ -147,3 +148,89 @@ def test_boards_events_refusals_persist(storage, db_url):
 def test_unknown_database_url_is_refused():
     with pytest.raises(StorageError, match="expected sqlite"):
         open_storage("mysql://x")
+
+
+# ---------------------------------------------------------------- the two dialects ----
+def test_placeholders_become_psycopgs_outside_literals_identifiers_and_comments():
+    sql = (
+        "SELECT '?', \"a?b\", ? FROM t WHERE pct LIKE '100%' AND n % 2 = ?"
+        " AND s = 'it''s ?' -- why ? 5%\n AND /* ? */ x = ?"
+    )
+    assert qmark_to_format(sql) == (
+        "SELECT '?', \"a?b\", %s FROM t WHERE pct LIKE '100%%' AND n %% 2 = %s"
+        " AND s = 'it''s ?' -- why ? 5%%\n AND /* ? */ x = %s"
+    )
+    assert qmark_to_format('SELECT "x""?" FROM "t?"') == 'SELECT "x""?" FROM "t?"'
+    assert qmark_to_format("SELECT 1") == "SELECT 1"
+    for broken in ("SELECT 'open ?", 'SELECT "open', "SELECT 1 /* open"):
+        with pytest.raises(StorageError, match="unterminated"):
+            qmark_to_format(broken)
+
+
+def test_literal_question_marks_and_percent_signs_reach_the_database_intact(storage):
+    value = "50%? it's a '?' \"%s\""
+    with storage.transaction():
+        storage.execute('CREATE TABLE lit ("a?b" TEXT, pct TEXT, n INTEGER)')
+        storage.execute(
+            "INSERT INTO lit (\"a?b\", pct, n) VALUES (?, '100%', ? % 7) -- ? here %",
+            (value, 23),
+        )
+    row = storage.fetch_one(
+        "SELECT \"a?b\", pct, n, '?', 'it''s ?%' FROM lit"
+        " WHERE \"a?b\" = ? AND pct LIKE '100%' /* a ? */ AND n = ?",
+        (value, 2),
+    )
+    assert row == (value, "100%", 2, "?", "it's ?%")
+    assert storage.fetch_one("SELECT COUNT(*) FROM lit WHERE pct = '100%'") == (1,)
+
+
+def test_values_with_question_marks_and_percent_signs_round_trip_through_storage(storage):
+    with storage.transaction():
+        storage.audit("ops?", "set", "s1/b_1", "50% done?", "done")
+        storage.audit("ops", "set", "s1/bx1/h1", {"why": "?"}, "done")
+        storage.audit("ops", "set", "s1/b_1/h%", "x", "refused: 100%?")
+    rows = storage.audit_rows(who="ops?")
+    assert [(r["target"], r["detail"]) for r in rows] == [("s1/b_1", "50% done?")]
+    # `_` and `%` of the target are no LIKE wildcards: s1/bx1 is not under s1/b_1
+    about = storage.audit_about("s1/b_1", 10)
+    assert [(r["target"], r["result"]) for r in about] == [
+        ("s1/b_1/h%", "refused: 100%?"),
+        ("s1/b_1", "done"),
+    ]
+    storage.insert_station("st?%", "estate-7", "Name 100%?")
+    assert storage.registry_rows("stations", ("id", "name"), {"id": "st?%"}) == [
+        ("st?%", "Name 100%?")
+    ]
+    storage.insert_user("q?%", "admin", "hash?%", 1.0)
+    assert storage.user_row("q?%") == ("q?%", "admin", 1.0, 0, "hash?%")
+    assert storage.user_count(role="admin", enabled_only=True) == 1
+    storage.update_user("q?%", {"disabled": 1})
+    assert storage.user_count(role="admin", enabled_only=True) == 0
+    run = {
+        "site": "estate-7",
+        "unit": "b?1",
+        "valve": "h%1",
+        "old_target_c": 40.0,
+        "new_target_c": 41.5,
+        "reason": "below 100%?",
+        "group_mean_c": 42.0,
+        "inputs": {"note": "?%"},
+        "desired_version": 3,
+    }
+    run_id = storage.record_run("st?%", 100.0, "manual", [run])
+    assert storage.record_run("st?%", 200.0, "period", [{**run, "desired_version": None}]) == 2
+    first = storage.decisions("st?%", since_s=0.0)[-1]
+    assert first["run_id"] == run_id == 1 and first["inputs"] == {"note": "?%"}
+    assert first["reason"] == "below 100%?" and first["unit"] == "b?1"
+    assert storage.last_run("st?%") == (2, 200.0, "period", 0)
+
+
+def test_names_reach_sql_text_only_when_they_are_known_columns(storage):
+    with pytest.raises(StorageError, match="no registry table"):
+        storage.registry_has("users; DROP TABLE units", "x")
+    with pytest.raises(StorageError, match="no column"):
+        storage.registry_rows("stations", ("id",), {"id = id OR 1": 1})
+    with pytest.raises(StorageError, match="households: no column"):
+        storage.update_household("h1", {"entrance_id": "e2"})
+    with pytest.raises(StorageError, match="no user column"):
+        storage.update_user("alice", {"name": "mallory"})

@@ -116,17 +116,14 @@ def station_unit(network: Network) -> str | None:
 def sources(storage: Storage, network: Network, site: str, label: str) -> list[Source]:
     """The series the estimator needs at ``site``; :class:`HistoryError` naming what is
     unknown or uncarried (all problems at once)."""
-    stations = storage.fetch_all("SELECT id FROM stations WHERE site = ?", (site,))
+    stations = storage.stations_at(site)
     if not stations and not any(s == site for _, s, _ in storage.units()):
-        sites = sorted({r[0] for r in storage.fetch_all("SELECT site FROM stations")})
-        known = ", ".join(sites) or "none"
+        known = ", ".join(storage.station_sites()) or "none"
         raise _fail(
             [f"unknown site {site!r}: nothing is registered there (sites: {known})"], label
         )
     problems: list[str] = []
-    registered = {
-        r[0]: (r[1], r[2]) for r in storage.fetch_all("SELECT id, site, unit FROM entrances")
-    }
+    registered = storage.entrance_units()
     unit_of: dict[str, str] = {}
     for e in network.entrances:
         where = registered.get(e.id)
