@@ -36,8 +36,10 @@ system-deps:
 		|| { echo "ERROR: could not install$$missing with apt-get (are you root?)" >&2; exit 1; }; \
 	fi
 
+# Two workers (the machine's two cores); a test file stays on one worker, in order, with its
+# module fixtures.
 test: venv system-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 lint: venv
 	$(VENV)/bin/ruff check .
