@@ -224,9 +224,9 @@ def _cell(value: float | None) -> str:
 
 
 def to_xlsx(tables: list[Table], req: ExportRequest) -> bytes:
-    from openpyxl import Workbook  # type: ignore[import-untyped]
-    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
     tz = zone(req.tz)
     for table in tables:

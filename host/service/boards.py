@@ -53,7 +53,7 @@ class Boards:
 
     def _set_status(
         self, key: Key, board: dict[str, Any], online: bool, reason: str, now_s: float
-    ):
+    ) -> None:
         status = "online" if online else "offline"
         changed = board["status"] != status
         board.update(status=status, status_s=int(now_s), status_reason=reason)

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 _DB_ERRORS = (sqlite3.Error, psycopg.Error)
 NO_UNIT = "-"  # unit label of refusals whose topic names no valid unit
 
+Refuse = Callable[[str, str, str, str], None]  # (site, unit, reason, detail)
+Tele = tuple[TeleMessage, str, str, dict[str, Any]]  # (message, site, unit, decoded)
+
 
 @dataclass
 class Metrics:
@@ -90,7 +93,7 @@ class Ingest:
         now_s = self.clock()
         refused: dict[tuple[str, str, str], list[Any]] = {}
         stored: Counter[str] = Counter()
-        tele: list[tuple[TeleMessage, str, str, dict[str, Any]]] = []
+        tele: list[Tele] = []
         received = Counter(d.topic.rsplit("/", 1)[-1] for d in deliveries)
 
         def refuse(site: str, unit: str, reason: str, detail: str) -> None:
@@ -127,7 +130,9 @@ class Ingest:
         if deliveries:
             m.lag_s_max = done_s - min(d.received_s for d in deliveries)
 
-    def _one(self, d: Delivery, now_s: float, tele: list, refuse, stored: Counter[str]) -> None:
+    def _one(
+        self, d: Delivery, now_s: float, tele: list[Tele], refuse: Refuse, stored: Counter[str]
+    ) -> None:
         try:
             site, unit, kind = p.parse_topic(d.topic)
         except p.ProtocolError as exc:
@@ -179,7 +184,9 @@ class Ingest:
             else:
                 stored[kind] += 1
 
-    def _store_tele(self, tele: list, now_s: float, refuse, stored: Counter[str]) -> int:
+    def _store_tele(
+        self, tele: list[Tele], now_s: float, refuse: Refuse, stored: Counter[str]
+    ) -> int:
         if not tele:
             return 0
         new = self.storage.insert_telemetry([t[0] for t in tele])

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from host.service.config import BrokerConfig
 
@@ -66,7 +67,7 @@ class MqttLink:
         # see an empty queue atomically (no message stamped earlier can still be in transit).
         self.arrival_lock = threading.Lock()
         self.connected = threading.Event()  # set once the subscriptions are acknowledged
-        self._subscribe_mid = -1
+        self._subscribe_mid: int | None = -1
         self._session_present = False
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
@@ -91,7 +92,14 @@ class MqttLink:
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
 
-    def _on_connect(self, client, _userdata, flags, reason_code, _props) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
@@ -99,7 +107,14 @@ class MqttLink:
         self._session_present = flags.session_present
         _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.subscriptions])
 
-    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _props) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
         if mid != self._subscribe_mid:
             return
         if any(rc.is_failure for rc in reason_codes):
@@ -114,11 +129,20 @@ class MqttLink:
         )
         self.connected.set()
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         self.connected.clear()
         log.warning("disconnected from the broker: %s", reason_code)
 
-    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
         with self.arrival_lock:
             self.deliver(
                 Delivery(

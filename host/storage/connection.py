@@ -95,7 +95,8 @@ class Connection:
 
     def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         with self.transaction():
-            return self.execute(sql, params).fetchone()
+            row: tuple[Any, ...] | None = self.execute(sql, params).fetchone()
+            return row
 
     def migrate(self) -> int:
         """Apply pending migrations; return the schema version now in force."""

@@ -43,7 +43,9 @@ class EventTables(Connection):
             (site, unit),
         )
 
-    def count_refusals(self, counts: dict[tuple[str, str, str], tuple[int, str]], now_s: float):
+    def count_refusals(
+        self, counts: dict[tuple[str, str, str], tuple[int, str]], now_s: float
+    ) -> None:
         """Add refusal counts {(site, unit, reason): (n, last detail)}."""
         for (site, unit, reason), (n, detail) in counts.items():
             self.execute(

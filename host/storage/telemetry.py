@@ -97,7 +97,9 @@ def month_bounds(ts_s: int) -> tuple[str, int, int]:
     return f"{d.year:04d}{d.month:02d}", start, end
 
 
-def merge_buckets(parts: Sequence[Sequence[tuple[int, float | None, int]]]):
+def merge_buckets(
+    parts: Sequence[Sequence[tuple[int, float | None, int]]],
+) -> list[tuple[int, float | None]]:
     """Merge (bucket, mean, count) lists from several partitions into (bucket, mean)."""
     acc: dict[int, list[float]] = {}
     for part in parts:

@@ -94,7 +94,8 @@ class MQTTClient(SocketMQTTClient):
         self._c = c
         c.connect(self.server, self.port, keepalive=self.keepalive or 60)  # OSError if refused
         sock = c.socket()
-        if sock is not None:  # as lwIP sends at once: no 40 ms Nagle/delayed-ACK stalls
+        # as lwIP sends at once: no 40 ms Nagle/delayed-ACK stalls (TLS sockets are sockets too)
+        if isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         deadline = time.monotonic() + self.timeout_s
         while self._connack is None:
@@ -170,7 +171,7 @@ class MQTTClient(SocketMQTTClient):
         if isinstance(topic, bytes):
             topic = topic.decode()
         result, mid = self._c.subscribe(topic, qos)
-        if result != mqtt.MQTT_ERR_SUCCESS:
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:  # paho gives a mid on success
             self._kill()
             raise OSError(errno.ECONNRESET, "subscribe failed")
         self._wait(lambda: mid in self._subacks, "SUBACK")
@@ -190,6 +191,7 @@ class MQTTClient(SocketMQTTClient):
             topic, payload = self._inbox.get_nowait()
         except queue.Empty:
             return None
+        assert self.cb is not None, "set_callback() before check_msg()"
         self.cb(topic, payload)
         return 0x30
 

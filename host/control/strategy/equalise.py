@@ -110,10 +110,13 @@ def _fresh(reading: ValveReading, now_s: float, settings: StrategySettings) -> b
 def weighted_mean_c(readings: list[ValveReading]) -> float:
     """Flow-weighted mean return temperature; equal weights when any flow is unknown."""
     flows = [r.flow_m3h for r in readings]
-    if all(f is not None and f > 0 for f in flows):
-        total = sum(flows)  # type: ignore[arg-type]
-        return sum(r.t_return_c * r.flow_m3h for r in readings) / total  # type: ignore[operator]
-    return sum(r.t_return_c for r in readings) / len(readings)  # type: ignore[misc]
+    known = [f for f in flows if f is not None and f > 0]
+    temps = [r.t_return_c for r in readings if r.t_return_c is not None]
+    if len(temps) < len(readings):  # callers pass fresh readings only
+        raise ValueError("weighted_mean_c: a reading without a return temperature")
+    if len(known) == len(flows):
+        return sum(t * f for t, f in zip(temps, known, strict=True)) / sum(known)
+    return sum(temps) / len(temps)
 
 
 def level_trim_c(readings: list[ValveReading], settings: StrategySettings) -> float:
@@ -172,6 +175,7 @@ def _decide(
     fresh: bool,
     settings: StrategySettings,
 ) -> Decision:
+    correction_c = room_correction_c(reading, settings)
     inputs = {
         "t_return_c": reading.t_return_c,
         "flow_m3h": reading.flow_m3h,
@@ -182,14 +186,14 @@ def _decide(
         "level_c": level_c,
         "household_type": reading.household_type,
         "t_room_c": reading.t_room_c,
-        "room_correction_c": room_correction_c(reading, settings),
+        "room_correction_c": correction_c,
     }
     old = reading.target_c
     if not fresh:
         return Decision(reading.unit, reading.valve, old, old, "stale", mean_c, inputs)
     if mean_c is None:
         return Decision(reading.unit, reading.valve, old, old, "no_fresh_group", None, inputs)
-    wanted = level_c + offset_c + inputs["room_correction_c"]
+    wanted = level_c + offset_c + correction_c
     wanted = min(max(wanted, settings.target_min_c), settings.target_max_c)
     gap = abs(wanted - old) if old is not None else 0.0
     limit = settings.fast_step_c if gap > settings.fast_beyond_c else settings.max_step_c

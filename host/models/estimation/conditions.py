@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, overload
 
 import numpy as np
 
@@ -110,6 +110,10 @@ class Catalog:
     entrances: Collection[str]
     required_heads: Collection[str] = ()
 
+    @overload
+    def head_from_pressure(self, node: str, pressure_kpa: float) -> float: ...
+    @overload
+    def head_from_pressure(self, node: str, pressure_kpa: FloatArray) -> FloatArray: ...
     def head_from_pressure(
         self, node: str, pressure_kpa: float | FloatArray
     ) -> float | FloatArray:

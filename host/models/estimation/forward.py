@@ -74,7 +74,8 @@ def chord_flows(
     g = g0_l + f @ c.T
 
     def content(gg: FloatArray) -> FloatArray:
-        return np.sum(s_l * np.abs(gg) ** 3, axis=1) / 3.0
+        total: FloatArray = np.sum(s_l * np.abs(gg) ** 3, axis=1)
+        return total / 3.0
 
     phi = content(g)
     active = np.ones(g0_2.shape[0], dtype=bool)

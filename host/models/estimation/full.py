@@ -154,7 +154,8 @@ def _solve_linear(
             if fast is not None:
 
                 def apply(v: FloatArray) -> FloatArray:
-                    return cho_solve(fast, v)
+                    out: FloatArray = cho_solve(fast, v)
+                    return out
 
             else:
                 lam, vec = np.linalg.eigh(n_s)
@@ -163,7 +164,8 @@ def _solve_linear(
                 sv = np.sqrt(lam)
                 smax = sv[0] if sv.size else 0.0
                 rank = int(np.sum(lam > RANK_RTOL_NORMAL * lam[0])) if smax > 0 else 0
-                pinv = (vt[:rank].T / lam[:rank]) @ vt[:rank]  # in scaled unknowns z = cn·f
+                # in scaled unknowns z = cn·f
+                pinv: FloatArray = (vt[:rank].T / lam[:rank]) @ vt[:rank]
 
                 def apply(v: FloatArray) -> FloatArray:
                     return pinv @ v
@@ -545,4 +547,5 @@ def _tree_pipes_in_dh_space(
 def dh_from_heads(graph: PipeGraph, head_m: FloatArray) -> FloatArray:
     """Head losses ``P[from] − P[to]`` (K, n_pipes) from node heads (K, n_nodes)."""
     h = np.atleast_2d(np.asarray(head_m, dtype=float))
-    return h[:, graph.pipe_from] - h[:, graph.pipe_to]
+    dh: FloatArray = h[:, graph.pipe_from] - h[:, graph.pipe_to]
+    return dh

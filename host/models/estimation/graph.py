@@ -314,11 +314,11 @@ class PipeGraph:
         pipes = np.asarray(pipes, dtype=np.intp)
         inside = np.zeros(self.n_pipes, dtype=bool)
         inside[pipes] = True
-        nodes = np.unique(np.concatenate([self.pipe_from[pipes], self.pipe_to[pipes]]))
+        nodes: IntArray = np.unique(np.concatenate([self.pipe_from[pipes], self.pipe_to[pipes]]))
         outside = np.zeros(self.n_nodes, dtype=bool)
         np.logical_or.at(outside, self.pipe_from[~inside], True)
         np.logical_or.at(outside, self.pipe_to[~inside], True)
-        keep = outside[nodes] | self.outflow_node[nodes] | (nodes == self.reference)
+        keep: BoolArray = outside[nodes] | self.outflow_node[nodes] | (nodes == self.reference)
         return nodes[keep]
 
 

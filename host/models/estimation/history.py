@@ -218,11 +218,11 @@ def read_history(
     for table in tables:
         for name in FIELDS:
             pairs = [
-                (ts, v[name])
+                (ts, reading)
                 for ts, point, v in table.rows
                 if point == ENTRANCE_POINT
-                and v.get(name) is not None
-                and not (name == FLOW and v[name] < 0)  # an entrance cannot push water back
+                and (reading := v.get(name)) is not None
+                and not (name == FLOW and reading < 0)  # an entrance cannot push water back
             ]
             if not pairs:
                 continue

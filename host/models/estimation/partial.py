@@ -180,7 +180,7 @@ def _wls(x: sp.csr_matrix | FloatArray, rhs: FloatArray, analyse: bool = True) -
         beta = cho_solve(cho_factor(nmat), xl.T @ rhs) / cn
         return _Wls(beta, np.zeros(g), -1, float("nan"), np.zeros((g, 0)), norms)
     if g <= DENSE_LIMIT:
-        xd = x.toarray() if sp.issparse(x) else np.asarray(x)
+        xd = np.asarray(x) if isinstance(x, np.ndarray) else x.toarray()
         # equilibrate the columns (a main pipe's G² dwarfs a branch's) before the rank test
         norms = np.linalg.norm(xd, axis=0)
         cn = np.where(norms > 0, norms, 1.0)
@@ -224,7 +224,8 @@ def _row_var(
     """Variance of each path equation (K, n_meas): head sensors plus propagated flow errors."""
     var = 2.0 * sensors.head_abs_m**2 + (sensors.dh_rel * path_loss) ** 2
     sens = (2.0 * s_cur * np.abs(flow)) ** 2 * var_flow  # (K, b)
-    return var + np.asarray(abs(pi) @ sens.T).T + 1e-30
+    out: FloatArray = var + np.asarray(abs(pi) @ sens.T).T + 1e-30
+    return out
 
 
 def estimate_partial(

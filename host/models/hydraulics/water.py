@@ -37,7 +37,7 @@ def density_kg_m3(t_c: float) -> float:
 def dynamic_viscosity_pa_s(t_c: float) -> float:
     """Dynamic viscosity of water in Pa·s at ``t_c`` °C (Vogel equation)."""
     _check_temperature(t_c)
-    return _VOGEL_A_PA_S * 10.0 ** (_VOGEL_B_K / (t_c + _KELVIN - _VOGEL_C_K))
+    return _VOGEL_A_PA_S * float(10.0 ** (_VOGEL_B_K / (t_c + _KELVIN - _VOGEL_C_K)))
 
 
 def kinematic_viscosity_m2_s(t_c: float) -> float:
