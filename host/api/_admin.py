@@ -10,17 +10,29 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from host.api._core import Admin, ApiDep, Viewer
-from host.api._models import PasswordIn, UserIn, UserPatch
+from host.api._models import (
+    AuditRow,
+    Health,
+    PasswordIn,
+    ServiceStatus,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["service"])
 
 
-@router.get("/health", summary="Liveness (no credentials needed)")
+@router.get("/health", summary="Liveness (no credentials needed)", response_model=Health)
 def health(*, api: ApiDep) -> dict[str, Any]:
     return {"ok": True, "broker_connected": api.service.link.connected.is_set()}
 
 
-@router.get("/status", summary="What the service is doing: counters, boards, alarms")
+@router.get(
+    "/status",
+    summary="What the service is doing: counters, boards, alarms",
+    response_model=ServiceStatus,
+)
 def status(*, api: ApiDep, _: Viewer) -> dict[str, Any]:
     svc = api.service
     boards = dict(svc.boards.state)
@@ -47,12 +59,14 @@ def metrics(*, api: ApiDep, _: Viewer) -> str:
     return api.service.metrics_text()
 
 
-@router.get("/me", tags=["users"], summary="The authenticated caller")
+@router.get("/me", tags=["users"], summary="The authenticated caller", response_model=UserOut)
 def me(*, user: Viewer) -> dict[str, Any]:
     return asdict(user)
 
 
-@router.put("/me/password", tags=["users"], summary="Change one's own password")
+@router.put(
+    "/me/password", tags=["users"], summary="Change one's own password", response_model=UserOut
+)
 def change_own_password(*, body: PasswordIn, api: ApiDep, user: Viewer) -> dict[str, Any]:
     changed = api.write(
         user,
@@ -64,12 +78,20 @@ def change_own_password(*, body: PasswordIn, api: ApiDep, user: Viewer) -> dict[
     return asdict(changed)
 
 
-@router.get("/users", tags=["users"], summary="Every API user (admin)")
+@router.get(
+    "/users", tags=["users"], summary="Every API user (admin)", response_model=list[UserOut]
+)
 def list_users(*, api: ApiDep, _: Admin) -> list[dict[str, Any]]:
     return [asdict(u) for u in api.users.list()]
 
 
-@router.post("/users", tags=["users"], status_code=201, summary="Add a user (admin)")
+@router.post(
+    "/users",
+    tags=["users"],
+    status_code=201,
+    summary="Add a user (admin)",
+    response_model=UserOut,
+)
 def add_user(*, body: UserIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     added = api.write(
         user,
@@ -82,7 +104,10 @@ def add_user(*, body: UserIn, api: ApiDep, user: Admin) -> dict[str, Any]:
 
 
 @router.patch(
-    "/users/{name}", tags=["users"], summary="Change a user's role, password, disabled (admin)"
+    "/users/{name}",
+    tags=["users"],
+    summary="Change a user's role, password, disabled (admin)",
+    response_model=UserOut,
 )
 def update_user(*, name: str, body: UserPatch, api: ApiDep, user: Admin) -> dict[str, Any]:
     detail = body.model_dump(exclude_none=True)
@@ -100,7 +125,12 @@ def update_user(*, name: str, body: UserPatch, api: ApiDep, user: Admin) -> dict
     return asdict(changed)
 
 
-@router.get("/audit", tags=["users"], summary="The audit trail, newest first (admin)")
+@router.get(
+    "/audit",
+    tags=["users"],
+    summary="The audit trail, newest first (admin)",
+    response_model=list[AuditRow],
+)
 def audit_trail(
     *,
     who: str | None = None,

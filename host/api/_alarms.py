@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from host.api._core import ApiDep, ApiError, Operator, Viewer
+from host.api._models import AlarmOut
 
 router = APIRouter(prefix="/api/v1", tags=["alarms"])
 
 
-@router.get("/alarms", summary="Alarms, newest first, filtered")
+@router.get("/alarms", summary="Alarms, newest first, filtered", response_model=list[AlarmOut])
 def list_alarms(
     *,
     kind: Annotated[
@@ -49,7 +50,7 @@ def list_alarms(
     return out
 
 
-@router.get("/alarms/{alarm_id}", summary="One alarm")
+@router.get("/alarms/{alarm_id}", summary="One alarm", response_model=AlarmOut)
 def get_alarm(*, alarm_id: int, api: ApiDep, _: Viewer) -> dict[str, Any]:
     alarm = api.storage.alarm(alarm_id)
     if alarm is None:
@@ -57,7 +58,9 @@ def get_alarm(*, alarm_id: int, api: ApiDep, _: Viewer) -> dict[str, Any]:
     return alarm
 
 
-@router.post("/alarms/{alarm_id}/ack", summary="Acknowledge an alarm (operator)")
+@router.post(
+    "/alarms/{alarm_id}/ack", summary="Acknowledge an alarm (operator)", response_model=AlarmOut
+)
 def acknowledge_alarm(*, alarm_id: int, api: ApiDep, user: Operator) -> dict[str, Any]:
     return api.write(
         user,

@@ -3,8 +3,10 @@
 Every error is `{"error": reason, "detail": ...}`: 400 bad request (an inverted range), 401 no
 or bad credentials (with `WWW-Authenticate: Basic`), 403 too low a role, 404 unknown object,
 409 conflict (duplicate, already acknowledged), 413 too large, 422 invalid input, 503 no
-balancer. Invalid input lists `{"loc", "msg", "type"}` per problem and never echoes the
-input (it may hold a password).
+balancer, 500 `internal` for a host error that is a failure rather than a refusal (its type
+only; the traceback is logged). Invalid input lists `{"loc", "msg", "type"}` per problem and
+never echoes the input (it may hold a password). Host errors are answered by type: one
+handler for EvenheatError, statuses in host.api._core.ERROR_STATUS.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from host import __version__
 from host.api import _admin, _alarms, _data, _registry, _strategy, _units
 from host.api._core import READ_METHODS, Api, ApiError, authenticate, to_api_error
+from host.errors import EvenheatError
 
 if TYPE_CHECKING:
     from host.service.runtime import Service
@@ -71,14 +74,19 @@ def create_app(service: Service) -> FastAPI:
     for module in (_admin, _registry, _units, _alarms, _data, _strategy):
         app.include_router(module.router)
 
-    def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
-        return error_response(to_api_error(exc))
-
-    for cls in api.errors:
-        app.add_exception_handler(cls, on_api_error)
+    app.add_exception_handler(EvenheatError, _on_error)
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     return app
+
+
+def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every EvenheatError: its status by type (host.api._core.ERROR_STATUS)."""
+    assert isinstance(exc, EvenheatError)
+    err = to_api_error(exc)
+    if err.status >= 500 and err is not exc:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(err)
 
 
 def _on_http(_request: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from host.api.users import User, Users
-from host.control.alarms import AlarmError
+from host.control.alarms import (
+    AlarmError,
+    AlreadyAcknowledgedError,
+    BadThresholdsError,
+    UnknownAlarmError,
+)
+from host.errors import EvenheatError, RefusedError
 
 if TYPE_CHECKING:
     from host.service.runtime import Service
@@ -30,7 +36,7 @@ T = TypeVar("T")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# HTTP status of each domain error reason (the `reason` of RegistryError, CommandError,
+# HTTP status of each reason of a refusal (a RefusedError: RegistryError, CommandError,
 # UserError, ExportError, BalancerError); any other reason is invalid input (422).
 STATUS = {
     **dict.fromkeys(
@@ -64,57 +70,48 @@ STATUS = {
     "no-balancer": 503,
 }
 
+# HTTP status of each error type; the nearest listed class up an error's MRO decides. A
+# RefusedError answers by its reason where STATUS lists it. An EvenheatError of no listed
+# type is a failure of the host, not a refusal: 500 "internal" (traceback in the log).
+ERROR_STATUS: dict[type[EvenheatError], int] = {
+    UnknownAlarmError: 404,
+    AlreadyAcknowledgedError: 409,
+    BadThresholdsError: 422,
+    AlarmError: 422,
+    RefusedError: 422,
+}
 
-class ApiError(Exception):
+
+class ApiError(EvenheatError):
     """An error answered as `{"error": reason, "detail": detail}` with `status`."""
 
     def __init__(self, status: int, reason: str, detail: Any) -> None:
-        super().__init__(f"{status} {reason}: {detail}")
+        super().__init__(detail, reason=reason)
+        self.args = (f"{status} {reason}: {detail}",)
         self.status = status
-        self.reason = reason
-        self.detail = detail
 
 
-def to_api_error(exc: Exception) -> ApiError:
-    """The HTTP form of a domain error (or ApiError itself)."""
+def status_of(exc: EvenheatError) -> int:
+    """The HTTP status of an error, by its type (and a refusal's reason)."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    listed = next((ERROR_STATUS[c] for c in type(exc).__mro__ if c in ERROR_STATUS), None)
+    if listed is None:
+        return 500
+    if isinstance(exc, RefusedError):
+        return STATUS.get(exc.reason, listed)
+    return listed
+
+
+def to_api_error(exc: EvenheatError) -> ApiError:
+    """The HTTP form of an error (ApiError itself as it is). A failure (500) names only the
+    error's type: its message may hold internals."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, AlarmError):
-        text = str(exc)
-        if text.startswith("no alarm"):
-            return ApiError(404, "unknown-alarm", text)
-        if "already acknowledged" in text:
-            return ApiError(409, "already-acknowledged", text)
-        return ApiError(422, "bad-thresholds", text)
-    reason = str(getattr(exc, "reason", "") or "invalid")
-    detail = getattr(exc, "detail", None)
-    if detail is None:
-        detail = str(exc).removeprefix(f"{reason}: ")
-    return ApiError(STATUS.get(reason, 422), reason, detail)
-
-
-def domain_errors() -> tuple[type[Exception], ...]:
-    """The exception classes components raise for refused requests."""
-    from host.api.users import UserError
-    from host.assets.registry import RegistryError
-    from host.control.desired import CommandError
-    from host.reports.export import ExportError
-
-    found: list[type[Exception]] = [
-        ApiError,
-        AlarmError,
-        CommandError,
-        ExportError,
-        RegistryError,
-        UserError,
-    ]
-    try:
-        from host.control.balancer import BalancerError
-
-        found.append(BalancerError)
-    except ImportError:  # the balancer is optional for the rest of the API
-        pass
-    return tuple(found)
+    status = status_of(exc)
+    if status >= 500:
+        return ApiError(500, "internal", type(exc).__name__)
+    return ApiError(status, exc.reason, exc.detail)
 
 
 class Api:
@@ -123,7 +120,6 @@ class Api:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.users = Users(service.storage)
-        self.errors = domain_errors()
 
     @property
     def storage(self) -> Storage:
@@ -153,8 +149,11 @@ class Api:
         "refused"); the others are audited here under the user's name."""
         try:
             result = call()
-        except self.errors as exc:
+        except EvenheatError as exc:
             err = to_api_error(exc)
+            if err.status >= 500 and not isinstance(exc, ApiError):  # failed, not refused
+                self.audit(user.name, action, target, detail, f"failed: {type(exc).__name__}")
+                raise
             if "refused" not in audits:
                 refusal = f"refused: {err.reason}: {err.detail}"
                 self.audit(user.name, action, target, detail, refusal)

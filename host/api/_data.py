@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from host.api._core import ApiDep, Viewer
+from host.api._models import History
 from host.reports.export import (
     DEFAULT_TZ,
     MEDIA_TYPES,
@@ -64,6 +65,7 @@ def _request(
     "Ranges holding more than `max_points` samples come back as means over equal time "
     "buckets (the bucket's start time). Empty `units` means all units of the site, empty "
     "`points` all points known at each unit.",
+    response_model=History,
 )
 def history(
     *,

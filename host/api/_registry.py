@@ -10,15 +10,25 @@ from fastapi import APIRouter, Query
 
 from host.api._core import Admin, Api, ApiDep, ApiError, Viewer
 from host.api._models import (
+    BuildingDetail,
     BuildingIn,
+    BuildingOut,
     BuildingPatch,
+    Deleted,
     DeviceIn,
+    DeviceOut,
     DevicePatch,
+    EntranceDetail,
     EntranceIn,
+    EntranceOut,
     EntrancePatch,
     HouseholdFields,
     HouseholdIn,
+    HouseholdOut,
+    RegistryCounts,
+    StationDetail,
     StationIn,
+    StationOut,
     StationPatch,
 )
 from host.assets.registry import HOUSEHOLD_FIELDS
@@ -53,25 +63,31 @@ def one(api: Api, table: str, id_: str) -> dict[str, Any]:
     return found[0]
 
 
-@router.get("/registry", summary="Counts of every registry table")
+@router.get("/registry", summary="Counts of every registry table", response_model=RegistryCounts)
 def registry_counts(*, api: ApiDep, _: Viewer) -> dict[str, int]:
     return api.service.registry.counts()
 
 
 # ---------------------------------------------------------------- stations ----
-@router.get("/stations", summary="Every heat exchange station")
+@router.get("/stations", summary="Every heat exchange station", response_model=list[StationOut])
 def list_stations(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
     return rows(api, "stations", {"site": site})
 
 
-@router.get("/stations/{station_id}", summary="One station with its buildings")
+@router.get(
+    "/stations/{station_id}",
+    summary="One station with its buildings",
+    response_model=StationDetail,
+)
 def get_station(*, station_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     station = one(api, "stations", station_id)
     station["buildings"] = rows(api, "buildings", {"station_id": station_id})
     return station
 
 
-@router.post("/stations", status_code=201, summary="Add a station (admin)")
+@router.post(
+    "/stations", status_code=201, summary="Add a station (admin)", response_model=StationOut
+)
 def add_station(*, body: StationIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
         user,
@@ -84,21 +100,29 @@ def add_station(*, body: StationIn, api: ApiDep, user: Admin) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- buildings ----
-@router.get("/buildings", summary="Buildings, optionally of one station")
+@router.get(
+    "/buildings", summary="Buildings, optionally of one station", response_model=list[BuildingOut]
+)
 def list_buildings(
     *, station_id: str | None = None, api: ApiDep, _: Viewer
 ) -> list[dict[str, Any]]:
     return rows(api, "buildings", {"station_id": station_id})
 
 
-@router.get("/buildings/{building_id}", summary="One building with its entrances")
+@router.get(
+    "/buildings/{building_id}",
+    summary="One building with its entrances",
+    response_model=BuildingDetail,
+)
 def get_building(*, building_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     building = one(api, "buildings", building_id)
     building["entrances"] = rows(api, "entrances", {"building_id": building_id})
     return building
 
 
-@router.post("/buildings", status_code=201, summary="Add a building (admin)")
+@router.post(
+    "/buildings", status_code=201, summary="Add a building (admin)", response_model=BuildingOut
+)
 def add_building(*, body: BuildingIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
         user,
@@ -113,7 +137,11 @@ def add_building(*, body: BuildingIn, api: ApiDep, user: Admin) -> dict[str, Any
 
 
 # ---------------------------------------------------------------- entrances ----
-@router.get("/entrances", summary="Entrances (one board unit each), filtered")
+@router.get(
+    "/entrances",
+    summary="Entrances (one board unit each), filtered",
+    response_model=list[EntranceOut],
+)
 def list_entrances(
     *,
     building_id: str | None = None,
@@ -124,7 +152,11 @@ def list_entrances(
     return rows(api, "entrances", {"building_id": building_id, "site": site})
 
 
-@router.get("/entrances/{entrance_id}", summary="One entrance with households and devices")
+@router.get(
+    "/entrances/{entrance_id}",
+    summary="One entrance with households and devices",
+    response_model=EntranceDetail,
+)
 def get_entrance(*, entrance_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     entrance = one(api, "entrances", entrance_id)
     entrance["households"] = rows(api, "households", {"entrance_id": entrance_id})
@@ -132,7 +164,12 @@ def get_entrance(*, entrance_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     return entrance
 
 
-@router.post("/entrances", status_code=201, summary="Add an entrance and its unit (admin)")
+@router.post(
+    "/entrances",
+    status_code=201,
+    summary="Add an entrance and its unit (admin)",
+    response_model=EntranceOut,
+)
 def add_entrance(*, body: EntranceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
         user,
@@ -147,19 +184,25 @@ def add_entrance(*, body: EntranceIn, api: ApiDep, user: Admin) -> dict[str, Any
 
 
 # ---------------------------------------------------------------- households ----
-@router.get("/households", summary="Households, optionally of one entrance")
+@router.get(
+    "/households",
+    summary="Households, optionally of one entrance",
+    response_model=list[HouseholdOut],
+)
 def list_households(
     *, entrance_id: str | None = None, api: ApiDep, _: Viewer
 ) -> list[dict[str, Any]]:
     return rows(api, "households", {"entrance_id": entrance_id})
 
 
-@router.get("/households/{household_id}", summary="One household")
+@router.get("/households/{household_id}", summary="One household", response_model=HouseholdOut)
 def get_household(*, household_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     return one(api, "households", household_id)
 
 
-@router.post("/households", status_code=201, summary="Add a household (admin)")
+@router.post(
+    "/households", status_code=201, summary="Add a household (admin)", response_model=HouseholdOut
+)
 def add_household(*, body: HouseholdIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     fields = body.model_dump(exclude={"id", "entrance_id"}, exclude_none=True)
     api.write(
@@ -174,7 +217,11 @@ def add_household(*, body: HouseholdIn, api: ApiDep, user: Admin) -> dict[str, A
     return one(api, "households", body.id)
 
 
-@router.patch("/households/{household_id}", summary="Change fields of a household (admin)")
+@router.patch(
+    "/households/{household_id}",
+    summary="Change fields of a household (admin)",
+    response_model=HouseholdOut,
+)
 def update_household(
     *,
     household_id: str,
@@ -194,7 +241,11 @@ def update_household(
 
 
 # ---------------------------------------------------------------- devices ----
-@router.get("/devices", summary="Devices (valves, sensors, meters), filtered")
+@router.get(
+    "/devices",
+    summary="Devices (valves, sensors, meters), filtered",
+    response_model=list[DeviceOut],
+)
 def list_devices(
     *,
     site: str | None = None,
@@ -208,12 +259,17 @@ def list_devices(
     return rows(api, "devices", where)
 
 
-@router.get("/devices/{device_id}", summary="One device")
+@router.get("/devices/{device_id}", summary="One device", response_model=DeviceOut)
 def get_device(*, device_id: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     return one(api, "devices", device_id)
 
 
-@router.post("/devices", status_code=201, summary="Add a device on a board (admin)")
+@router.post(
+    "/devices",
+    status_code=201,
+    summary="Add a device on a board (admin)",
+    response_model=DeviceOut,
+)
 def add_device(*, body: DeviceIn, api: ApiDep, user: Admin) -> dict[str, Any]:
     api.write(
         user,
@@ -252,40 +308,62 @@ def _delete(api: Api, user: Any, kind: str, id_: str) -> dict[str, str]:
     return {"deleted": id_}
 
 
-@router.patch("/stations/{station_id}", summary="Rename a station (admin)")
+@router.patch(
+    "/stations/{station_id}", summary="Rename a station (admin)", response_model=StationOut
+)
 def update_station(
     *, station_id: str, body: StationPatch, api: ApiDep, user: Admin
 ) -> dict[str, Any]:
     return _update(api, user, "station", station_id, body.model_dump(exclude_unset=True))
 
 
-@router.patch("/buildings/{building_id}", summary="Change a building's name or floors (admin)")
+@router.patch(
+    "/buildings/{building_id}",
+    summary="Change a building's name or floors (admin)",
+    response_model=BuildingOut,
+)
 def update_building(
     *, building_id: str, body: BuildingPatch, api: ApiDep, user: Admin
 ) -> dict[str, Any]:
     return _update(api, user, "building", building_id, body.model_dump(exclude_unset=True))
 
 
-@router.patch("/entrances/{entrance_id}", summary="Move an entrance to a building (admin)")
+@router.patch(
+    "/entrances/{entrance_id}",
+    summary="Move an entrance to a building (admin)",
+    response_model=EntranceOut,
+)
 def update_entrance(
     *, entrance_id: str, body: EntrancePatch, api: ApiDep, user: Admin
 ) -> dict[str, Any]:
     return _update(api, user, "entrance", entrance_id, body.model_dump(exclude_unset=True))
 
 
-@router.patch("/devices/{device_id}", summary="Change a device's kind or household (admin)")
+@router.patch(
+    "/devices/{device_id}",
+    summary="Change a device's kind or household (admin)",
+    response_model=DeviceOut,
+)
 def update_device(
     *, device_id: str, body: DevicePatch, api: ApiDep, user: Admin
 ) -> dict[str, Any]:
     return _update(api, user, "device", device_id, body.model_dump(exclude_unset=True))
 
 
-@router.delete("/stations/{station_id}", summary="Delete a station without buildings (admin)")
+@router.delete(
+    "/stations/{station_id}",
+    summary="Delete a station without buildings (admin)",
+    response_model=Deleted,
+)
 def delete_station(*, station_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
     return _delete(api, user, "station", station_id)
 
 
-@router.delete("/buildings/{building_id}", summary="Delete a building without entrances (admin)")
+@router.delete(
+    "/buildings/{building_id}",
+    summary="Delete a building without entrances (admin)",
+    response_model=Deleted,
+)
 def delete_building(*, building_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
     return _delete(api, user, "building", building_id)
 
@@ -293,16 +371,21 @@ def delete_building(*, building_id: str, api: ApiDep, user: Admin) -> dict[str, 
 @router.delete(
     "/entrances/{entrance_id}",
     summary="Delete an entrance without households or devices; its unit and data stay (admin)",
+    response_model=Deleted,
 )
 def delete_entrance(*, entrance_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
     return _delete(api, user, "entrance", entrance_id)
 
 
-@router.delete("/households/{household_id}", summary="Delete a household without devices (admin)")
+@router.delete(
+    "/households/{household_id}",
+    summary="Delete a household without devices (admin)",
+    response_model=Deleted,
+)
 def delete_household(*, household_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
     return _delete(api, user, "household", household_id)
 
 
-@router.delete("/devices/{device_id}", summary="Delete a device (admin)")
+@router.delete("/devices/{device_id}", summary="Delete a device (admin)", response_model=Deleted)
 def delete_device(*, device_id: str, api: ApiDep, user: Admin) -> dict[str, str]:
     return _delete(api, user, "device", device_id)

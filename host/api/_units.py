@@ -9,7 +9,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 
 from host.api._core import Admin, Api, ApiDep, ApiError, Operator, Viewer
-from host.api._models import ThresholdsIn
+from host.api._models import (
+    BoardEvent,
+    BoardState,
+    Commands,
+    DesiredIssued,
+    DesiredState,
+    Latest,
+    ThresholdsIn,
+    ThresholdsOut,
+    UnitDetail,
+    UnitStatus,
+)
 from host.reports.export import latest_records
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
@@ -36,7 +47,12 @@ def board_state(api: Api, site: str, unit: str) -> dict[str, Any]:
     return board
 
 
-@router.get("/units", tags=["units"], summary="Every registered unit with its board status")
+@router.get(
+    "/units",
+    tags=["units"],
+    summary="Every registered unit with its board status",
+    response_model=list[UnitStatus],
+)
 def list_units(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
     found = api.storage.unit_rows(site)
     out = []
@@ -54,13 +70,24 @@ def list_units(*, site: str | None = None, api: ApiDep, _: Viewer) -> list[dict[
     return out
 
 
-@router.get("/boards", summary="The state of every board the service knows")
+# Board and desired state leave out what the service does not know: `exclude_unset`.
+@router.get(
+    "/boards",
+    summary="The state of every board the service knows",
+    response_model=list[BoardState],
+    response_model_exclude_unset=True,
+)
 def list_boards(*, api: ApiDep, _: Viewer) -> list[dict[str, Any]]:
     keys = sorted(dict(api.service.boards.state))
     return [{"site": s, "unit": u, **board_state(api, s, u)} for s, u in keys]
 
 
-@router.get("/units/{site}/{unit}", summary="One unit: entrance, board state, desired state")
+@router.get(
+    "/units/{site}/{unit}",
+    summary="One unit: entrance, board state, desired state",
+    response_model=UnitDetail,
+    response_model_exclude_unset=True,
+)
 def get_unit(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
     return {
@@ -72,19 +99,32 @@ def get_unit(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/units/{site}/{unit}/board", summary="Board state: online, firmware, health")
+@router.get(
+    "/units/{site}/{unit}/board",
+    summary="Board state: online, firmware, health",
+    response_model=BoardState,
+    response_model_exclude_unset=True,
+)
 def get_board(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
     return {"site": site, "unit": unit, **board_state(api, site, unit)}
 
 
-@router.get("/units/{site}/{unit}/latest", summary="The newest stored record of every point")
+@router.get(
+    "/units/{site}/{unit}/latest",
+    summary="The newest stored record of every point",
+    response_model=Latest,
+)
 def get_latest(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
     return {"site": site, "unit": unit, "points": latest_records(api.storage, site, unit)}
 
 
-@router.get("/units/{site}/{unit}/events", summary="Board events, newest last")
+@router.get(
+    "/units/{site}/{unit}/events",
+    summary="Board events, newest last",
+    response_model=list[BoardEvent],
+)
 def get_events(
     *,
     site: str,
@@ -99,7 +139,12 @@ def get_events(
 
 
 # ---------------------------------------------------------------- desired state ----
-@router.get("/units/{site}/{unit}/desired", summary="Newest desired targets and config")
+@router.get(
+    "/units/{site}/{unit}/desired",
+    summary="Newest desired targets and config",
+    response_model=DesiredState,
+    response_model_exclude_unset=True,
+)
 def get_desired(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
     status = api.service.desired.status(site, unit)
@@ -114,6 +159,7 @@ def get_desired(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, An
     summary="Issue new desired targets or config (operator)",
     description="The body is the message of docs/protocol.md without `version` and "
     "`ts_s`; a config is complete, not a delta. Returns the new version, published retained.",
+    response_model=DesiredIssued,
 )
 def set_desired(
     *,
@@ -135,7 +181,11 @@ def set_desired(
     return {"site": site, "unit": unit, "of": of, "version": version}
 
 
-@router.get("/units/{site}/{unit}/commands", summary="Command history of a unit")
+@router.get(
+    "/units/{site}/{unit}/commands",
+    summary="Command history of a unit",
+    response_model=Commands,
+)
 def get_commands(
     *,
     site: str,
@@ -153,7 +203,11 @@ def get_commands(
 
 
 # ---------------------------------------------------------------- thresholds ----
-@router.get("/units/{site}/{unit}/thresholds/{point}", summary="Alarm thresholds of a point")
+@router.get(
+    "/units/{site}/{unit}/thresholds/{point}",
+    summary="Alarm thresholds of a point",
+    response_model=ThresholdsOut,
+)
 def get_thresholds(*, site: str, unit: str, point: str, api: ApiDep, _: Viewer) -> dict[str, Any]:
     need_unit(api, site, unit)
     th = api.service.alarms.thresholds_for(site, unit, point)
@@ -163,6 +217,7 @@ def get_thresholds(*, site: str, unit: str, point: str, api: ApiDep, _: Viewer) 
 @router.put(
     "/units/{site}/{unit}/thresholds/{point}",
     summary="Override alarm thresholds of a point, `*` for all households (admin)",
+    response_model=ThresholdsOut,
 )
 def set_thresholds(
     *,

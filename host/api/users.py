@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from host.errors import RefusedError
 from host.storage import Storage
 
 ROLES = ("viewer", "operator", "admin")
@@ -47,13 +48,8 @@ MEMO_TTL_S = 300.0  # how long a verified password is remembered (per stored has
 MEMO_MAX = 1024
 
 
-class UserError(ValueError):
+class UserError(RefusedError, ValueError):
     """A user change refused; `reason` is a short code ("duplicate", "missing", "value")."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

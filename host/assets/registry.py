@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from host.errors import RefusedError
 from host.storage import Storage
 from shared import protocol as p
 
 
-class RegistryError(ValueError):
-    """An edit refused; `reason` is a short code, the message says why."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+class RegistryError(RefusedError, ValueError):
+    """An edit refused; `reason` is a short code, `detail` says why."""
 
 
 HOUSEHOLD_FIELDS = (

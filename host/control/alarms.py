@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from host.errors import EvenheatError
 from host.service.config import AlarmConfig
 from host.storage import Storage
 from host.storage.base import ENTRANCE_POINT
@@ -60,8 +61,42 @@ EVENT_CLEARS = {"sensor_ok": "sensor_fault", "valve_ok": "valve_stuck"}
 POINT_KINDS = ("sensor_fault", "valve_stuck", "t_low", "t_high", "t_very_high")
 
 
-class AlarmError(ValueError):
-    """An alarm operation that cannot be done (unknown id, already acknowledged, bad limits)."""
+class AlarmError(EvenheatError, ValueError):
+    """An alarm operation that cannot be done (unknown id, already acknowledged, bad limits);
+    the subclasses below name which."""
+
+    reason = "alarm"
+
+
+class UnknownAlarmError(AlarmError):
+    """No alarm has this id."""
+
+    reason = "unknown-alarm"
+
+    def __init__(self, alarm_id: int) -> None:
+        super().__init__(f"no alarm {alarm_id}")
+        self.alarm_id = alarm_id
+
+
+class AlreadyAcknowledgedError(AlarmError):
+    """The alarm was acknowledged before (by `acked_by`, when known)."""
+
+    reason = "already-acknowledged"
+
+    def __init__(self, alarm_id: int, acked_by: str | None = None) -> None:
+        super().__init__(f"alarm {alarm_id} was already acknowledged")
+        self.alarm_id = alarm_id
+        self.acked_by = acked_by
+
+
+class BadThresholdsError(AlarmError):
+    """Thresholds that cannot be used; `fields` names the ones at fault."""
+
+    reason = "bad-thresholds"
+
+    def __init__(self, detail: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -76,9 +111,15 @@ class Thresholds:
 
     def check(self) -> None:
         if not self.t_low_c < self.t_high_c < self.t_very_high_c:
-            raise AlarmError("thresholds must satisfy t_low_c < t_high_c < t_very_high_c")
+            raise BadThresholdsError(
+                "thresholds must satisfy t_low_c < t_high_c < t_very_high_c",
+                ("t_low_c", "t_high_c", "t_very_high_c"),
+            )
         if self.hysteresis_c < 0 or self.min_duration_s < 0:
-            raise AlarmError("hysteresis_c and min_duration_s must not be negative")
+            raise BadThresholdsError(
+                "hysteresis_c and min_duration_s must not be negative",
+                ("hysteresis_c", "min_duration_s"),
+            )
 
 
 class Alarms:
@@ -139,7 +180,9 @@ class Alarms:
         """Override thresholds for a point (`*`: every household of the unit); audited."""
         unknown = set(values) - set(Storage.THRESHOLD_FIELDS)
         if unknown:
-            raise AlarmError(f"unknown threshold fields {sorted(unknown)}")
+            raise BadThresholdsError(
+                f"unknown threshold fields {sorted(unknown)}", tuple(sorted(unknown))
+            )
         merged = replace(self.thresholds_for(site, unit, point), **values)
         target = f"{site}/{unit}/{point}"
         try:
@@ -179,9 +222,9 @@ class Alarms:
         with self.storage.transaction():
             alarm = self.storage.alarm(alarm_id)
             if alarm is None:
-                raise AlarmError(f"no alarm {alarm_id}")
+                raise UnknownAlarmError(alarm_id)
             if not self.storage.ack_alarm(alarm_id, who, self.clock()):
-                raise AlarmError(f"alarm {alarm_id} was already acknowledged")
+                raise AlreadyAcknowledgedError(alarm_id, alarm["acked_by"])
             key = (alarm["site"], alarm["unit"], alarm["point"], alarm["kind"])
             if alarm["kind"].startswith("event:"):
                 self._clear(key, self.clock(), None, "acknowledged")

@@ -34,6 +34,7 @@ from host.control.strategy.equalise import (
     ValveReading,
     balance_station,
 )
+from host.errors import RefusedError
 from host.service.config import StrategyConfig
 from host.storage import Storage
 
@@ -44,12 +45,8 @@ ENTRANCE_VALVE = "entrance"
 _EXTRA_SETTINGS = ("period_s", "enabled", "offsets", "household_type_offsets")
 
 
-class BalancerError(ValueError):
-    """A refused balancing command; `reason` is a short code, the message says why."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+class BalancerError(RefusedError, ValueError):
+    """A refused balancing command; `reason` is a short code, `detail` says why."""
 
 
 def _number(value: Any, name: str) -> float:

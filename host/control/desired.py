@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from host.errors import RefusedError
 from host.storage import Storage
 from shared import protocol as p
 
@@ -26,13 +27,8 @@ KINDS = {"targets": p.TARGETS, "config": p.CONFIG}
 Publish = Callable[[str, bytes, bool], None]  # (topic, payload, retain); raises on failure
 
 
-class CommandError(ValueError):
+class CommandError(RefusedError, ValueError):
     """A command refused before it reached any board; `reason` is a short code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 class Desired:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from host.errors import RefusedError
 from host.storage import Storage
 from host.storage.base import ENTRANCE_POINT, QUERY_FIELDS, TELE_COLUMNS
 
@@ -53,13 +54,8 @@ XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
 INFO_SHEET = "(export)"  # parentheses cannot occur in a unit name, so no clash
 
 
-class ExportError(ValueError):
+class ExportError(RefusedError, ValueError):
     """A request that cannot be served; `reason` is a short code, `detail` names the value."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def field_unit(name: str) -> str:

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from host.errors import EvenheatError
 
-class ConfigError(ValueError):
+
+class ConfigError(EvenheatError, ValueError):
     """A configuration file that cannot be used; the message names the key."""
+
+    reason = "bad-config"
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from host.errors import EvenheatError
 from host.service.config import BrokerConfig
 
 log = logging.getLogger(__name__)
 
 
-class PublishError(RuntimeError):
+class PublishError(EvenheatError, RuntimeError):
     """The broker did not confirm a publish in time."""
+
+    reason = "publish-failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from host.errors import EvenheatError
 from host.storage.migrations import MIGRATIONS
 
 
-class StorageError(RuntimeError):
+class StorageError(EvenheatError, RuntimeError):
     """The database refused an operation, or the URL names no backend we have."""
 
 

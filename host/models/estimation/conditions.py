@@ -32,6 +32,7 @@ from typing import IO, overload
 
 import numpy as np
 
+from host.errors import ProblemsError
 from host.models.estimation.graph import FloatArray
 
 COLUMNS = ("condition", "timestamp", "quantity", "id", "value")
@@ -54,15 +55,13 @@ class RowProblem:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
-class ConditionsError(ValueError):
+class ConditionsError(ProblemsError, ValueError):
     """The conditions file has problems; ``problems`` lists all of them."""
 
+    reason = "bad-conditions"
+
     def __init__(self, problems: Iterable[RowProblem], source: str = "conditions") -> None:
-        self.problems = tuple(problems)
-        self.source = source
-        shown = "\n".join(f"  - {p}" for p in self.problems[:50])
-        more = f"\n  … and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
-        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{shown}{more}")
+        super().__init__(problems, source)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from host.errors import EvenheatError
 from host.models.estimation.conditions import Conditions
 from host.models.estimation.graph import FloatArray, IntArray, PipeGraph
 from host.models.estimation.identifiability import null_groups
@@ -88,8 +89,10 @@ ENTRANCE_MODES = ("internal", "factor", "both")
 _NULL_TOL = 1e-8
 
 
-class EntranceDataError(ValueError):
+class EntranceDataError(EvenheatError, ValueError):
     """Openings missing or out of range for the entrance equations."""
+
+    reason = "bad-openings"
 
 
 @dataclass(frozen=True)

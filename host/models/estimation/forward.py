@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from host.errors import EvenheatError
 from host.models.estimation.graph import FloatArray, IntArray, PipeGraph
 
 #: Relative floor of the gradient 2·S·|G| near zero flow (fraction of the largest flow).
@@ -30,8 +31,10 @@ _STEP_TOL = 1e-13
 _MAX_ITER = 60
 
 
-class ForwardError(RuntimeError):
+class ForwardError(EvenheatError, RuntimeError):
     """The forward model did not converge or the network cannot carry the outflows."""
+
+    reason = "forward-failed"
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,17 @@ from numpy.typing import NDArray
 from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import splu
 
+from host.errors import EvenheatError
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
 
-class GraphError(ValueError):
+class GraphError(EvenheatError, ValueError):
     """The graph cannot be used: dangling pipe, disconnected node, bad reference..."""
+
+    reason = "bad-graph"
 
 
 @dataclass(frozen=True, eq=False)

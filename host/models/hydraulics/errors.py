@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from host.errors import EvenheatError
 
-class HydraulicError(Exception):
+
+class HydraulicError(EvenheatError):
     """Root of every error raised by :mod:`host.models.hydraulics`."""
+
+    reason = "hydraulics"
 
 
 @dataclass(frozen=True)
