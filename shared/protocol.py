@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 ROOT = "evenheat/v1"
 MAX_PAYLOAD_BYTES = 8192
 MAX_VALVES = 33  # the entrance valve and up to 32 household valves
+MAX_ROOMS = 32  # room sensors one unit reports (RS-485 panels, or a gateway's battery sensors)
 MAX_ID_LEN = 32
 MAX_TEXT_LEN = 200
 MAX_SEQ = 2147483647
@@ -99,6 +100,15 @@ _ENTRANCE = (
     ("p_return_kpa", _NUMN, False, 0, 2500),
     ("flow_m3h", _NUMN, False, -50, 500),
     ("heat_kw", _NUMN, False, -1000, 20000),
+    ("t_outdoor_c", _NUMN, False, -60, 60),
+)
+_ROOM = (
+    ("sensor", _ID, True, 0, 0),
+    ("t_room_c", _NUMN, True, -40, 80),
+    ("ts_s", _INT, False, 0, MAX_TS_S),
+    ("sensor_ok", _BOOL, False, 0, 0),
+    ("battery_pct", _NUMN, False, 0, 100),
+    ("rssi_dbm", _NUMN, False, -130, 0),
 )
 _HEALTH = (
     ("heap_free_b", _INT, False, 0, 1 << 30),
@@ -115,6 +125,7 @@ _TELE = (
     ("time_synced", _BOOL, False, 0, 0),
     ("valves", _LIST, True, _VALVE, MAX_VALVES),
     ("entrance", _OBJ, False, _ENTRANCE, 0),
+    ("rooms", _LIST, False, _ROOM, MAX_ROOMS),
     ("health", _OBJ, False, _HEALTH, 0),
 )
 _STATE = (
@@ -276,6 +287,13 @@ def _check_consistency(kind, msg):
             if valve["id"] in seen:
                 raise ProtocolError("inconsistent", "valve id {} repeated".format(valve["id"]))
             seen.add(valve["id"])
+        seen = set()
+        for room in msg.get("rooms", ()):
+            if room["sensor"] in seen:
+                raise ProtocolError("inconsistent", "sensor {} repeated".format(room["sensor"]))
+            seen.add(room["sensor"])
+            if room.get("ts_s", 0) > msg["ts_s"]:
+                raise ProtocolError("inconsistent", "a room reading newer than its record")
     elif kind == CONFIG:
         lo = msg.get("opening_min_pct", 0)
         hi = msg.get("opening_max_pct", 100)

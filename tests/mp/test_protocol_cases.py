@@ -277,3 +277,43 @@ def test_error_is_a_value_error_with_reason_and_detail():
     assert isinstance(err, p.ProtocolError)
     assert err.reason in p.REASONS
     assert str(err).startswith(err.reason)
+
+
+def test_room_readings_are_validated_like_every_other_field():
+    good = copy(EXAMPLES["tele"])
+    assert p.validate(p.TELE, good)["rooms"][1]["battery_pct"] == 76.0
+    cases = (
+        (("rooms", 0, "t_room_c"), "21.0", "type"),
+        (("rooms", 0, "t_room_c"), 95.0, "range"),
+        (("rooms", 0, "t_room_c"), float("nan"), "nan"),
+        (("rooms", 1, "battery_pct"), 101.0, "range"),
+        (("rooms", 1, "rssi_dbm"), 3.0, "range"),
+        (("rooms", 0, "sensor"), "room/1", "value"),
+        (("rooms", 0, "sensor_ok"), 1, "type"),
+        (("rooms", 1, "ts_s"), 1763800001, "inconsistent"),  # newer than its record
+        (("rooms", 1, "sensor"), "panel-f6-east", "inconsistent"),  # repeated
+        (("entrance", "t_outdoor_c"), -70.0, "range"),
+    )
+    for path, value, reason in cases:
+        msg = copy(good)
+        obj = msg
+        for key in path[:-1]:
+            obj = obj[key]
+        obj[path[-1]] = value
+        assert reason_of(p.TELE, msg) == reason, (path, value)
+    msg = copy(good)
+    del msg["rooms"][0]["t_room_c"]
+    err = raises(p.ProtocolError, p.validate, p.TELE, msg)
+    assert (err.reason, err.detail) == ("missing", "rooms[0].t_room_c")
+    msg = copy(good)
+    msg["rooms"][0]["t_room_c"] = None  # a failed sensor is null
+    assert p.validate(p.TELE, msg)["rooms"][0]["t_room_c"] is None
+    msg["rooms"] = [{"sensor": "s%d" % i, "t_room_c": 20.0} for i in range(p.MAX_ROOMS + 1)]
+    assert reason_of(p.TELE, msg) == "range"
+
+
+def test_a_record_may_carry_rooms_only():
+    msg = copy(EXAMPLES["tele"])
+    msg["valves"] = []
+    del msg["entrance"]
+    assert p.decode(p.TELE, p.encode(p.TELE, msg))["rooms"][0]["sensor"] == "panel-f6-east"
