@@ -19,6 +19,16 @@ simulators). A valve whose slave does not answer, or whose data are stale, canno
 commanded: its loop is frozen (integral and output held, mode "frozen") and it is reported;
 a live valve with a bad probe goes to its fail-safe opening as a local one does.
 
+Room sensors (`board["rooms"]`: probes wired to the board; `board["rs485"]["rooms"]`: room
+panels on the bus, polled with the household valves) are reported, never controlled on:
+each reading goes through a sensing `Channel` of kind "room" (range, stuck, rate, debounced)
+and lands in the record's `rooms` list as {sensor, t_room_c, sensor_ok} (plus `battery_pct`
+where the panel's profile has it, and `ts_s` while a silent panel's reading is held). An
+outdoor probe (entrance role `t_outdoor`, kind "outdoor") is `entrance.t_outdoor_c`.
+`records()` gives what one collection period sends: one record, or, when valves and rooms
+together would not fit in a payload (protocol.MAX_PAYLOAD_BYTES, measured on the encoded
+entries), the valves record and a rooms-only record (`"valves": []`), each with its own seq.
+
 Files under hw.fs_root, all written atomically: config.json, targets.json, pi_state.json
 (integral and output per valve, every control cycle, for the bumpless restart),
 calibration.json (learned end stops), boot.json (edge.safemode).
@@ -31,13 +41,16 @@ Seams for the MQTT link (part 2):
 - `apply_config(changes)` and `apply_targets(targets, version)` take desired state in the
   protocol's field names; they return (True, "") or (False, reason) and change nothing when
   refused; `config["version"]` / `targets_version` are what an ack reports;
-- `on_record` is called with every telemetry record (`telemetry()` builds one on demand);
+- `on_record` is called with every telemetry record (`records()` builds them on demand,
+  `telemetry()` the single combined record);
 - `events` is the event ring to publish and drain;
 - `scheduler.add()` takes the link's own task; `summary()` is the birth message content.
 """
 
 # MicroPython's zip() has no strict= (lengths are checked where it matters).
 # ruff: noqa: B905
+
+import json
 
 from edge import config as cfgmod
 from edge import persist, platform, positioner
@@ -49,6 +62,12 @@ from edge.scheduler import Scheduler
 from edge.sensing import Channel, Sensing
 from edge.supervisor import Supervisor
 from edge.xnp import FLOAT, np
+from shared import protocol
+
+# What the record path adds after records() measured a record: "v", a longer seq, the
+# outbox depth and drop counter in health, time_synced (bytes, generous).
+_LINK_MARGIN_B = 160
+_JSON_SEP = (",", ":")  # shared.protocol.encode's separators
 
 
 class App:
@@ -98,12 +117,23 @@ class App:
             self.positioners.append(p)
         kinds = {}
         for role, name in board.get("entrance", {}).items():
-            kinds[name] = "pressure" if role[0] == "p" else "temperature"
+            if role[0] == "p":
+                kinds[name] = "pressure"
+            else:
+                kinds[name] = "outdoor" if role == "t_outdoor" else "temperature"
+        local_rooms = board.get("rooms", [])
+        panels = board.get("rs485", {}).get("rooms", [])
+        for r in local_rooms:
+            kinds[r["sensor"]] = "room"
         self.sensing = Sensing(hw, kinds, self.events)
         self._probe = [self.sensing.channels[v["return_probe"]] for v in board["valves"]]
-        self.household = self._household(household, remote)
+        self.household = self._household(household, remote, panels)
         self.remote_channels = []  # type: list
-        if remote:  # imported only on boards with an RS-485 bus (RAM)
+        # Rooms in the record's order: the board's own probes, then the panels on the bus.
+        self.room_ids = [r["id"] for r in local_rooms] + [r["id"] for r in panels]
+        self._room_ch = [self.sensing.channels[r["sensor"]] for r in local_rooms]
+        self._room_dev = [None] * len(local_rooms)  # type: list
+        if remote or panels:  # imported only on boards with an RS-485 bus (RAM)
             from edge import household_valves
         for v in remote:
             self.positioners.append(
@@ -117,6 +147,16 @@ class App:
             )
             self.remote_channels.append(ch)
             self._probe.append(ch)
+        for r in panels:
+            ch = Channel(
+                "t_room_" + r["id"],
+                household_valves.RemoteRoomProbe(self.household, r["id"]),
+                "room",
+                events=self.events,
+            )
+            self.remote_channels.append(ch)
+            self._room_ch.append(ch)
+            self._room_dev.append(self.household.rooms_by_id[r["id"]])
         self.balancer = Balancer(self.n, self._failsafe_list())
         self.balancer.configure(self.config)
         self._apply_targets_to_balancer()
@@ -152,25 +192,33 @@ class App:
             "safe mode" if safe_mode else ("resumed" if self._restored else "cold"),
         )
 
-    def _household(self, household, remote):
-        """The RS-485 poller for the board's household valves (None without any)."""
-        if not remote:
+    def _household(self, household, remote, panels):
+        """The RS-485 poller for the board's household valves and room panels (None without
+        any)."""
+        if not remote and not panels:
             return None
         if household is None:
             from edge import household_valves
 
             problem = None
+            field = "rs485"
             try:
                 household = household_valves.open_bus(
                     self.board["rs485"], self.clock, self.hw.fs_root, self.events.emit
                 )
+            except household_valves.BusError as exc:  # a device without a fitting profile
+                field, problem = exc.field, exc.reason
             except (ValueError, OSError) as exc:  # a missing or broken device profile
                 problem = str(exc)
             if problem is not None:  # raised here: MicroPython has no exception chaining
-                raise BoardError("rs485", problem)
+                raise BoardError(field, problem)
         for v in remote:
             if v["id"] not in household.by_id:
                 raise BoardError("rs485.valves", "no valve {!r} on the bus".format(v["id"]))
+        rooms_by_id = getattr(household, "rooms_by_id", {})
+        for r in panels:
+            if r["id"] not in rooms_by_id:
+                raise BoardError("rs485.rooms", "no room panel {!r} on the bus".format(r["id"]))
         if household.emit is None:
             household.emit = self.events.emit  # isolation and recovery become events
         return household
@@ -349,10 +397,10 @@ class App:
         return out
 
     def _record(self):
-        rec = self.telemetry()
-        self.last_record = rec
-        if self.on_record is not None:
-            self.on_record(rec)
+        for rec in self.records():
+            self.last_record = rec
+            if self.on_record is not None:
+                self.on_record(rec)
 
     def _housekeeping(self):
         if self.boot is not None and self.uptime_ms() >= STABLE_MS:
@@ -366,7 +414,8 @@ class App:
                 p.stroke_test()
 
     def commissioning(self):
-        """What works: every sensor's state and value, every valve's stroke test report."""
+        """What works: every sensor's state and value (room panels as `t_room_<id>`), every
+        valve's stroke test report, every room sensor's reading as the record reports it."""
         sensors = {}
         channels = list(self.sensing.channels.values()) + self.remote_channels
         for ch in channels:
@@ -382,10 +431,20 @@ class App:
                 "opening_meas_pct": p.position_pct,
                 "stroke_test": p.test_report,
             }
+        rooms = {}
+        for rid, ch, dev in zip(self.room_ids, self._room_ch, self._room_dev):
+            entry = self._room_entry(rid, ch, dev, self.clock.time_s())
+            entry["channel"] = ch.name  # its entry in `sensors`
+            entry["fault"] = ch.fault_name
+            if dev is not None:
+                entry["addr"] = dev.addr
+                entry["last_error"] = dev.last_error
+            rooms[rid] = entry
         return {
             "board": self.board["board"],
             "sensors": sensors,
             "valves": valves,
+            "rooms": rooms,
             "heap_free_b": self.supervisor.heap_free_b,
             "safe_mode": self.safe_mode,
         }
@@ -394,8 +453,48 @@ class App:
     def uptime_ms(self):
         return self.clock.ticks_diff(self.clock.ticks_ms(), self.t_start_ms)
 
+    def records(self):
+        """The telemetry of one collection period: [record], or [valves record, rooms-only
+        record] when the board's rooms do not fit beside its valves in one payload. Each
+        record has its own seq; a board without rooms gets exactly `telemetry()`."""
+        rec = self.telemetry()
+        rooms = rec.get("rooms")
+        if not rooms or encoded_len(rec) + _LINK_MARGIN_B <= protocol.MAX_PAYLOAD_BYTES:
+            return [rec]
+        del rec["rooms"]
+        self.seq += 1
+        return [
+            rec,
+            {
+                "ts_s": rec["ts_s"],
+                "seq": self.seq,
+                "time_synced": rec["time_synced"],
+                "valves": [],
+                "rooms": rooms,
+            },
+        ]
+
+    def _room_entry(self, rid, ch, dev, now_s):
+        """One rooms[] entry: a panel's reading is held while it is silent (with the time it
+        was taken) and none once its data are older than the bus's stale limit."""
+        ok = ch.ok
+        entry = {"sensor": rid}
+        if dev is not None:
+            fresh = self.household.room_fresh(dev)
+            ok = ok and fresh
+            if "battery_pct" in dev.profile.points:
+                b = dev.battery_pct
+                entry["battery_pct"] = b if fresh and b is not None and 0 <= b <= 100 else None
+            if ok and dev.failures:
+                entry["ts_s"] = max(0, now_s - self.household.age_ms(dev) // 1000)
+        entry["t_room_c"] = ch.value if ok else None
+        entry["sensor_ok"] = ok
+        return entry
+
     def telemetry(self):
-        """One telemetry record in the protocol's shape (without the schema field `v`)."""
+        """One telemetry record in the protocol's shape (without the schema field `v`), valves
+        and rooms together (records() splits them when they do not fit)."""
+        now_s = self.clock.time_s()
         bal = self.balancer
         valves = []
         for i in range(self.n):
@@ -435,14 +534,20 @@ class App:
             "boot_count": self.boot.boots if self.boot is not None else 0,
         }
         self.seq += 1
-        return {
-            "ts_s": self.clock.time_s(),
+        rec = {
+            "ts_s": now_s,
             "seq": self.seq,
             "time_synced": False,
             "valves": valves,
             "entrance": entrance,
             "health": health,
         }
+        if self.room_ids:
+            rec["rooms"] = [
+                self._room_entry(rid, ch, dev, now_s)
+                for rid, ch, dev in zip(self.room_ids, self._room_ch, self._room_dev)
+            ]
+        return rec
 
     def summary(self):
         """Content of the birth message (protocol `state`)."""
@@ -454,3 +559,21 @@ class App:
             "targets_version": self.targets_version,
             "config_version": self.config.get("version", 0),
         }
+
+
+def encoded_len(rec):
+    """Length of `rec` encoded as shared.protocol.encode does (compact JSON, without "v"),
+    measured list entry by list entry so no payload-sized string is built."""
+    shell = {}  # type: dict
+    n = 0
+    for key in rec:
+        value = rec[key]
+        if type(value) is list:
+            shell[key] = []
+            if value:
+                n += len(value) - 1  # the commas between entries
+            for entry in value:
+                n += len(json.dumps(entry, separators=_JSON_SEP))
+        else:
+            shell[key] = value
+    return n + len(json.dumps(shell, separators=_JSON_SEP))

@@ -14,8 +14,10 @@ ACTUATORS = ("hbridge", "relays3pt", "sim")
 FEEDBACKS = ("as5600", "pot_adc", "sim")
 SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "pressure_4_20ma", "sim")
 BUSES = ("i2c", "spi", "onewire")
-ENTRANCE_ROLES = ("t_supply", "t_return", "p_supply", "p_return")
+ENTRANCE_ROLES = ("t_supply", "t_return", "p_supply", "p_return", "t_outdoor")
 MAX_VALVES = 33  # all valves of a board, local and RS-485 (shared.protocol.MAX_VALVES)
+MAX_ROOMS = 32  # all room sensors of a board, local and RS-485 (shared.protocol.MAX_ROOMS)
+TEMPERATURE_SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "sim")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITIES = ("N", "E", "O")
 
@@ -56,6 +58,14 @@ def _get(obj, key, field, kind, default=None, required=True):
         ok = type(value) is int or type(value) is float
     elif kind == "str":
         ok = type(value) is str and 0 < len(value) <= 32
+    elif kind == "id":  # a protocol identifier: 1 to 32 of A-Z a-z 0-9 - _
+        ok = type(value) is str and 0 < len(value) <= 32
+        if ok:
+            for ch in value:
+                if not (ch.isalpha() or ch.isdigit() or ch in "-_") or ord(ch) > 127:
+                    ok = False
+        if not ok:
+            raise BoardError(field + key, "must be an identifier: 1 to 32 of A-Z a-z 0-9 - _")
     elif kind == "obj":
         ok = type(value) is dict
     elif kind == "list":
@@ -167,6 +177,7 @@ def validate(obj):
             raise BoardError("entrance." + role, "unknown role")
         if entrance[role] not in sensors:
             raise BoardError("entrance." + role, "no sensor named {!r}".format(entrance[role]))
+    _check_rooms(obj, sensors, rs485)
     targets = _get(obj, "targets", "", "obj", {}, False)
     obj["targets"] = targets
     for vid in targets:
@@ -176,8 +187,50 @@ def validate(obj):
     return obj
 
 
+def _check_rooms(obj, sensors, rs485):
+    """Room sensors: probes wired to the board (`rooms`) and panels on the bus (`rs485.rooms`,
+    checked with the bus); ids unique among all of them, at most MAX_ROOMS."""
+    rooms = _get(obj, "rooms", "", "list", [], False)
+    obj["rooms"] = rooms
+    used = {}  # type: dict
+    for i, valve in enumerate(obj["valves"]):
+        used[valve["return_probe"]] = "valves[{}].return_probe".format(i)
+    for role in obj["entrance"]:
+        used[obj["entrance"][role]] = "entrance." + role
+    seen = []
+    for i, room in enumerate(rooms):
+        field = "rooms[{}].".format(i)
+        if type(room) is not dict:
+            raise BoardError(field[:-1], "must be an object")
+        rid = _get(room, "id", field, "id")
+        if rid in seen:
+            raise BoardError(field + "id", "duplicate room id {!r}".format(rid))
+        seen.append(rid)
+        name = _get(room, "sensor", field, "str")
+        if name not in sensors:
+            raise BoardError(field + "sensor", "no sensor named {!r}".format(name))
+        if sensors[name]["type"] not in TEMPERATURE_SENSORS:
+            raise BoardError(field + "sensor", "{!r} is not a temperature sensor".format(name))
+        if name in used:
+            raise BoardError(
+                field + "sensor", "{!r} is already used by {}".format(name, used[name])
+            )
+        used[name] = field + "sensor"
+    panels = rs485["rooms"] if rs485 is not None else []
+    for i, room in enumerate(panels):
+        if room["id"] in seen:
+            raise BoardError(
+                "rs485.rooms[{}].id".format(i), "duplicate room id {!r}".format(room["id"])
+            )
+        seen.append(room["id"])
+    if len(seen) > MAX_ROOMS:
+        raise BoardError(
+            "rooms", "must list at most {} rooms (with rs485.rooms)".format(MAX_ROOMS)
+        )
+
+
 def _check_rs485(spec, pins):
-    """The RS-485 bus to household valves (Modbus RTU) and the valves on it."""
+    """The RS-485 bus to household valves and room panels (Modbus RTU) and the devices on it."""
     field = "rs485."
     _get(spec, "uart", field, "int")
     pins.take(spec, "tx", field, output=True)
@@ -205,25 +258,40 @@ def _check_rs485(spec, pins):
     spec["stale_ms"] = _num(spec, "stale_ms", field, 1000, 3600000, 60000, False)
     if spec["stale_ms"] < 2 * spec["period_ms"]:
         raise BoardError(field + "stale_ms", "must be at least twice period_ms")
-    valves = _get(spec, "valves", field, "list")
+    valves = _get(spec, "valves", field, "list", [], False)
+    spec["valves"] = valves
     addrs = {}  # type: dict
     for i, valve in enumerate(valves):
         vfield = "rs485.valves[{}].".format(i)
-        if type(valve) is not dict:
-            raise BoardError(vfield[:-1], "must be an object")
-        _get(valve, "id", vfield, "str")
-        addr = _get(valve, "addr", vfield, "int")
-        if not 1 <= addr <= 247:
-            raise BoardError(vfield + "addr", "Modbus address {} outside 1..247".format(addr))
-        if addr in addrs:
-            raise BoardError(
-                vfield + "addr", "address {} is already used by {}".format(addr, addrs[addr])
-            )
-        addrs[addr] = valve["id"]
-        valve["profile"] = _get(valve, "profile", vfield, "str", "generic", False)
+        _check_slave(valve, vfield, "str", "generic", addrs)
         valve["failsafe_opening_pct"] = _num(
             valve, "failsafe_opening_pct", vfield, 0, 100, None, False
         )
+    rooms = _get(spec, "rooms", field, "list", [], False)
+    spec["rooms"] = rooms
+    seen = []
+    for i, room in enumerate(rooms):
+        rfield = "rs485.rooms[{}].".format(i)
+        _check_slave(room, rfield, "id", "room-panel", addrs)
+        if room["id"] in seen:
+            raise BoardError(rfield + "id", "duplicate room id {!r}".format(room["id"]))
+        seen.append(room["id"])
+
+
+def _check_slave(dev, field, id_kind, profile, addrs):
+    """One device on the bus: id, an address unique on the bus, a profile name."""
+    if type(dev) is not dict:
+        raise BoardError(field[:-1], "must be an object")
+    _get(dev, "id", field, id_kind)
+    addr = _get(dev, "addr", field, "int")
+    if not 1 <= addr <= 247:
+        raise BoardError(field + "addr", "Modbus address {} outside 1..247".format(addr))
+    if addr in addrs:
+        raise BoardError(
+            field + "addr", "address {} is already used by {}".format(addr, addrs[addr])
+        )
+    addrs[addr] = "{} ({})".format(field[:-1], dev["id"])
+    dev["profile"] = _get(dev, "profile", field, "str", profile, False)
 
 
 def _check_bus(bus, field, pins):

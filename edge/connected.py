@@ -8,9 +8,12 @@
   backwards, not even across a reboot (docs/protocol.md "Sequence numbers");
 - NTP time (edge.timesync) and the `time_synced` flag in every record.
 
-Household valves on RS-485 are not handled here: they are valves of the board definition
-(`rs485` section), members of the app's PI loops with their targets, telemetry entries and
-fail-safe behaviour like the valves the board drives itself (edge.app, edge.household_valves).
+Household valves and room panels on RS-485 are not handled here: they are devices of the
+board definition (`rs485` section), the valves members of the app's PI loops with their
+targets, telemetry entries and fail-safe behaviour like the valves the board drives itself,
+the panels entries of the record's `rooms` (edge.app, edge.household_valves). A collection
+period may hand over two records (the app splits rooms off when valves and rooms do not fit
+in one payload); each is numbered here, from the one sequence, when it encodes.
 
 It hooks into the app's seams: `on_record` (every telemetry record), the event ring, the
 scheduler (a `link` task every `link_period_ms`), `summary()` for the birth.

@@ -1,15 +1,25 @@
-"""Household valves on the RS-485 bus, each described by a device profile (boards/profiles/).
+"""Household valves and room panels on the RS-485 bus, each described by a device profile
+(boards/profiles/).
 
 A profile is data: which register holds what, with which function code, data type, scaling,
-byte order and word order (boards/profiles/README.md). Any valve whose registers a profile
-describes joins the bus by adding a JSON file; no code changes.
+byte order and word order (boards/profiles/README.md). Its `device` says what it describes:
+a household valve (`valve`, the default: return temperature and measured opening read, the
+commanded opening written) or a room panel (`room`: room temperature read, optionally its
+battery charge; nothing written). Any device whose registers a profile describes joins the
+bus by adding a JSON file; no code changes.
 
 `HouseholdValves.poll(budget_ms)` runs a slice of the bus work and returns within about the
-budget (plus at most one transaction): per valve in turn, it writes the commanded opening when
-it changed and reads return temperature and measured opening. Each valve keeps its own health:
-after `dead_after` failed polls in a row it is isolated (reported, skipped) and probed again
-only every `probe_ms`, once and without retries, so a dead or babbling slave costs the others
-and the control loop almost nothing. Units: degC, percent opening, ms.
+budget (plus at most one transaction): per device in turn (the valves, then the room
+panels), it writes a valve's commanded opening when it changed and reads the device's points.
+Each device keeps its own health: after `dead_after` failed polls in a row it is isolated
+(reported, skipped) and probed again only every `probe_ms`, once and without retries, so a
+dead or babbling slave costs the others and the control loop almost nothing. Isolation and
+recovery are the events `modbus_dead` / `modbus_ok`: for a valve with the valve's id, for a
+room panel with "room <id>: ..." in the detail. Units: degC, percent, ms.
+
+A room panel that falls silent is frozen: its last reading is held (with its age) until it is
+older than `stale_ms`; after that it has no reading (`room_fresh()` is False, `RemoteRoomProbe`
+reports fault "stale" and the app reports `t_room_c: null, sensor_ok: false`).
 
 The valves are members of the board's PI loops (edge.app) like the valves the board drives
 itself. Two adapters give the app what it uses of a local valve:
@@ -24,7 +34,8 @@ isolated, is not ok: the app freezes its loop (integral and output held, mode "f
 reports it; a dead slave cannot be commanded, so it is never sent to the fail-safe opening.
 
 `open_bus(spec, clock, root, emit)` builds the bus of a board definition's `rs485` section
-(boards/README.md) on the board's UART.
+(boards/README.md) on the board's UART; a device naming a missing profile, or one made for
+the other kind of device, is refused with `BusError` naming the field.
 """
 
 import struct
@@ -38,13 +49,27 @@ _TYPES = {
     "uint32": (2, ">I"),
     "float32": (2, ">f"),
 }
-_READ_POINTS = ("t_return_c", "opening_meas_pct")
 _WRITE_POINT = "opening_cmd_pct"
+# device: (points it must have, points it may have, its write point or None)
+DEVICES = {
+    "valve": (("t_return_c", "opening_meas_pct"), (), _WRITE_POINT),
+    "room": (("t_room_c",), ("battery_pct",), None),
+}
 _MAX_BLOCK = 32  # registers read in one transaction at most
 
 
 def _fail(name, field, why):
     raise ValueError("profile {}: {} {}".format(name, field, why))
+
+
+class BusError(ValueError):
+    """A device on the bus that cannot be set up: `field` names it in the board definition
+    ("rs485.rooms[0].profile"), the message says why."""
+
+    def __init__(self, field, reason):
+        super().__init__("{}: {}".format(field, reason))
+        self.field = field
+        self.reason = reason
 
 
 class Profile:
@@ -65,22 +90,33 @@ class Profile:
             _fail(name, "register_base", "must be 0 or 1")
         self.timeout_ms = doc.get("timeout_ms", 100)
         self.retries = doc.get("retries", 1)
+        self.device = doc.get("device", "valve")
+        if self.device not in DEVICES:
+            _fail(name, "device", "must be one of " + ", ".join(sorted(DEVICES)))
+        required, optional, write = DEVICES[self.device]
         points = doc.get("points")
         if type(points) is not dict:
             _fail(name, "points", "must be an object")
+        for key in points:
+            if key not in required and key not in optional and key != write:
+                _fail(name, "points." + key, "is not a point of a {} profile".format(self.device))
         self.points = {}
-        for key in _READ_POINTS + (_WRITE_POINT,):
+        for key in required + ((write,) if write else ()):
             if key not in points:
                 _fail(name, "points." + key, "is missing")
+        self.read_points = tuple(k for k in required + optional if k in points)
+        for key in self.read_points + ((write,) if write else ()):
             self.points[key] = self._point(name, key, points[key])
-        for key in _READ_POINTS:
+        for key in self.read_points:
             if self.points[key]["fc"] not in (3, 4):
                 _fail(name, "points.{}.fc".format(key), "must be 3 or 4 (read)")
-        wfc = self.points[_WRITE_POINT]["fc"]
-        if wfc not in (6, 16):
-            _fail(name, "points.opening_cmd_pct.fc", "must be 6 or 16 (write)")
-        if wfc == 6 and self.points[_WRITE_POINT]["words"] != 1:
-            _fail(name, "points.opening_cmd_pct", "32-bit values need function 16")
+        self.write_point = write
+        if write:
+            wfc = self.points[write]["fc"]
+            if wfc not in (6, 16):
+                _fail(name, "points.{}.fc".format(write), "must be 6 or 16 (write)")
+            if wfc == 6 and self.points[write]["words"] != 1:
+                _fail(name, "points." + write, "32-bit values need function 16")
         self.blocks = self._blocks()
 
     def _point(self, name, key, p):
@@ -114,7 +150,7 @@ class Profile:
         """Read transactions: (fc, first register, count, [point names]); contiguous reads of
         the same function are merged into one."""
         blocks = []  # type: list
-        for key in _READ_POINTS:
+        for key in self.read_points:
             p = self.points[key]
             for b in blocks:
                 lo = min(b[1], p["reg"])
@@ -174,21 +210,27 @@ class Profile:
         return self._from_bytes(struct.pack(p["fmt"], raw))
 
 
-class Valve:
-    """One household valve on the bus: its profile, address, last readings and health."""
+class _Device:
+    """One slave on the bus: its profile, address and health (shared by valves and rooms)."""
 
-    def __init__(self, vid, addr, profile):
+    kind = "device"
+    label = "device"
+
+    def __init__(self, did, addr, profile):
         if not 1 <= addr <= 247:
-            raise ValueError("household valve {}: Modbus address must be 1..247".format(vid))
-        self.id = vid
+            raise ValueError("{} {}: Modbus address must be 1..247".format(self.label, did))
+        if profile.device != self.kind:
+            raise ValueError(
+                "{} {}: profile {} describes a {}, not a {}".format(
+                    self.label, did, profile.name, profile.device, self.kind
+                )
+            )
+        self.id = did
         self.addr = addr
         self.profile = profile
-        self.t_return_c = None
-        self.opening_meas_pct = None
-        self.command_pct = None  # wanted opening
-        self.written_pct = None  # opening last written successfully
         self.failures = 0  # consecutive failed polls
-        self.t_ok_ms = 0  # when the valve last answered a whole poll
+        self.t_ok_ms = 0  # when the device last answered a whole poll
+        self.answered = False  # it answered at least once
         self.isolated = False
         self.next_probe_ms = 0
         self.last_error = ""
@@ -198,26 +240,74 @@ class Valve:
     def ok(self):
         return not self.isolated and self.failures == 0 and self.polls > 0
 
+    def silent(self):
+        """Called when the device is isolated: readings it must not keep."""
+
+
+class Valve(_Device):
+    """One household valve on the bus: its last readings, the commanded opening, its health."""
+
+    kind = "valve"
+    label = "household valve"
+
+    def __init__(self, vid, addr, profile):
+        _Device.__init__(self, vid, addr, profile)
+        self.t_return_c = None
+        self.opening_meas_pct = None
+        self.command_pct = None  # wanted opening
+        self.written_pct = None  # opening last written successfully
+
+    def silent(self):
+        self.t_return_c = None
+        self.opening_meas_pct = None
+        self.written_pct = None  # write it again once the valve answers
+
+
+class Room(_Device):
+    """One room panel on the bus: its last room temperature (and battery charge), held while
+    it is silent until the data are older than the bus's stale limit."""
+
+    kind = "room"
+    label = "room panel"
+
+    def __init__(self, rid, addr, profile):
+        _Device.__init__(self, rid, addr, profile)
+        self.t_room_c = None
+        self.battery_pct = None
+
 
 class HouseholdValves:
-    """Polls the household valves of one bus.
+    """Polls the household valves and room panels of one bus.
 
     master:     edge.modbus.RTUMaster
     clock:      edge.clock clock
     valves:     list of Valve
     emit:       emit(event, severity, valve, value, detail) for isolation and recovery
-    dead_after: failed polls in a row before a valve is isolated
-    probe_ms:   how often an isolated valve is tried again
+    dead_after: failed polls in a row before a device is isolated
+    probe_ms:   how often an isolated device is tried again
+    stale_ms:   readings older than this are not used (a valve is not ok, a room has none)
+    rooms:      list of Room (room panels), polled after the valves in the same turn
 
-    stale_ms:   readings older than this are not used (the valve is not ok)
+    Valve ids (`by_id`) and room ids (`rooms_by_id`) are separate names: a flat's valve and
+    its room panel may both be called "f6-east".
     """
 
     def __init__(
-        self, master, clock, valves, emit=None, dead_after=3, probe_ms=60000, stale_ms=60000
+        self,
+        master,
+        clock,
+        valves,
+        emit=None,
+        dead_after=3,
+        probe_ms=60000,
+        stale_ms=60000,
+        rooms=None,
     ):
         self.master = master
         self.clock = clock
         self.valves = valves
+        self.rooms = rooms or []
+        self.devices = valves + self.rooms
         self.emit = emit
         self.dead_after = dead_after
         self.probe_ms = probe_ms
@@ -228,6 +318,20 @@ class HouseholdValves:
             if v.id in self.by_id:
                 raise ValueError("household valve id {} repeated".format(v.id))
             self.by_id[v.id] = v
+        self.rooms_by_id = {}  # type: dict
+        addrs = {}  # type: dict
+        for r in self.rooms:
+            if r.id in self.rooms_by_id:
+                raise ValueError("room panel id {} repeated".format(r.id))
+            self.rooms_by_id[r.id] = r
+        for d in self.devices:
+            if d.addr in addrs:
+                raise ValueError(
+                    "{} {}: address {} is already used by {}".format(
+                        d.label, d.id, d.addr, addrs[d.addr]
+                    )
+                )
+            addrs[d.addr] = d.id
 
     def command(self, vid, pct):
         """Set the opening a valve should have (written on its next turn)."""
@@ -239,15 +343,28 @@ class HouseholdValves:
             return False
         return self.clock.ticks_diff(self.clock.ticks_ms(), v.t_ok_ms) <= self.stale_ms
 
+    def age_ms(self, d):
+        """Milliseconds since device d last answered a whole poll (None: never)."""
+        if not d.answered:
+            return None
+        return self.clock.ticks_diff(self.clock.ticks_ms(), d.t_ok_ms)
+
+    def room_fresh(self, r):
+        """True when room panel r has a reading at most stale_ms old (held while it is
+        silent, until then)."""
+        age = self.age_ms(r)
+        return age is not None and age <= self.stale_ms
+
     def poll(self, budget_ms=200):
-        """Poll valves in turn until each was visited once or the budget is spent.
-        Returns how many valves were visited."""
+        """Poll devices in turn until each was visited once or the budget is spent.
+        Returns how many devices were visited."""
         clock = self.clock
         start = clock.ticks_ms()
         visited = 0
-        n = len(self.valves)
+        devices = self.devices
+        n = len(devices)
         while visited < n and clock.ticks_diff(clock.ticks_ms(), start) < budget_ms:
-            v = self.valves[self._next]
+            v = devices[self._next]
             self._next = (self._next + 1) % n
             visited += 1
             if v.isolated and clock.ticks_diff(clock.ticks_ms(), v.next_probe_ms) < 0:
@@ -274,7 +391,7 @@ class HouseholdValves:
 
     def _exchange(self, v):
         prof = v.profile
-        if v.command_pct is not None and v.command_pct != v.written_pct:
+        if prof.write_point and v.command_pct is not None and v.command_pct != v.written_pct:
             p = prof.points[_WRITE_POINT]
             words = prof.encode(_WRITE_POINT, v.command_pct)
             if p["fc"] == 6:
@@ -287,11 +404,7 @@ class HouseholdValves:
             for key in keys:
                 p = prof.points[key]
                 at = p["reg"] - first
-                value = prof.decode(key, regs[at : at + p["words"]])
-                if key == "t_return_c":
-                    v.t_return_c = value
-                else:
-                    v.opening_meas_pct = value
+                setattr(v, key, prof.decode(key, regs[at : at + p["words"]]))
 
     def _failed(self, v, exc):
         v.errors += 1
@@ -299,9 +412,7 @@ class HouseholdValves:
         v.last_error = "{}: {}".format(type(exc).__name__, exc)
         now = self.clock.ticks_ms()
         if v.failures >= self.dead_after:
-            v.t_return_c = None
-            v.opening_meas_pct = None
-            v.written_pct = None  # write it again once the valve answers
+            v.silent()
             v.next_probe_ms = self.clock.ticks_add(now, self.probe_ms)
             if not v.isolated:
                 v.isolated = True
@@ -312,11 +423,16 @@ class HouseholdValves:
             self._event("modbus_ok", "info", v, "answers again")
         v.isolated = False
         v.failures = 0
+        v.answered = True
         v.t_ok_ms = self.clock.ticks_ms()
 
-    def _event(self, name, severity, v, detail):
-        if self.emit is not None:
-            self.emit(name, severity, v.id, v.addr, detail)
+    def _event(self, name, severity, d, detail):
+        if self.emit is None:
+            return
+        if d.kind == "valve":
+            self.emit(name, severity, d.id, d.addr, detail)
+        else:  # the event's `valve` field names valves only
+            self.emit(name, severity, None, d.addr, "room {}: {}".format(d.id, detail))
 
     def report(self):
         """Per valve: readings and health, for telemetry and diagnostics."""
@@ -333,6 +449,25 @@ class HouseholdValves:
                     "isolated": v.isolated,
                     "errors": v.errors,
                     "last_error": v.last_error,
+                }
+            )
+        return out
+
+    def report_rooms(self):
+        """Per room panel: reading, its age and health, for diagnostics."""
+        out = []
+        for r in self.rooms:
+            out.append(
+                {
+                    "id": r.id,
+                    "addr": r.addr,
+                    "t_room_c": r.t_room_c if self.room_fresh(r) else None,
+                    "battery_pct": r.battery_pct if self.room_fresh(r) else None,
+                    "age_ms": self.age_ms(r),
+                    "ok": r.ok(),
+                    "isolated": r.isolated,
+                    "errors": r.errors,
+                    "last_error": r.last_error,
                 }
             )
         return out
@@ -456,6 +591,30 @@ class RemoteProbe:
         return self.value
 
 
+class RemoteRoomProbe:
+    """The room temperature a room panel reports, as an edge.hal sensor for an
+    edge.sensing.Channel: read() gives the last reading, held while the panel is silent, and
+    sets `fault` (F_STALE once its data are older than stale_ms or before its first answer,
+    F_DEVICE for the profile's 'no reading' marker)."""
+
+    def __init__(self, poller, rid):
+        self._poller = poller
+        self.room = poller.rooms_by_id[rid]
+        self.fault = hal.F_STALE
+        self.value = 0.0
+
+    def read(self):
+        r = self.room
+        if not self._poller.room_fresh(r):
+            self.fault = hal.F_STALE
+        elif r.t_room_c is None:
+            self.fault = hal.F_DEVICE
+        else:
+            self.fault = hal.OK
+            self.value = float(r.t_room_c)
+        return self.value
+
+
 _PARITY = {"N": None, "E": 0, "O": 1}
 
 
@@ -487,6 +646,7 @@ def open_bus(spec, clock, root="", emit=None):
         dead_after=spec["dead_after"],
         probe_ms=spec["probe_ms"],
         stale_ms=spec["stale_ms"],
+        rooms=spec.get("rooms", []),
     )
 
 
@@ -504,12 +664,30 @@ def load_profiles(folder):
     return out
 
 
-def build(master, clock, devices, profiles, emit=None, **kw):
-    """HouseholdValves from a unit's device list [{"id", "addr", "profile"}, ...]."""
-    valves = []
-    for d in devices:
-        name = d.get("profile", "generic")
-        if name not in profiles:
-            raise ValueError("household valve {}: no profile {}".format(d.get("id"), name))
-        valves.append(Valve(d["id"], d["addr"], profiles[name]))
-    return HouseholdValves(master, clock, valves, emit, **kw)
+def build(master, clock, devices, profiles, emit=None, rooms=None, **kw):
+    """HouseholdValves from a unit's device lists: valves [{"id", "addr", "profile"}, ...]
+    (profile default "generic") and room panels `rooms` in the same shape (profile default
+    "room-panel"). A missing profile, or one of the wrong kind, raises BusError naming the
+    field ("rs485.rooms[0].profile")."""
+    valves = [_device(Valve, d, i, "valves", "generic", profiles) for i, d in enumerate(devices)]
+    panels = [
+        _device(Room, d, i, "rooms", "room-panel", profiles) for i, d in enumerate(rooms or ())
+    ]
+    return HouseholdValves(master, clock, valves, emit, rooms=panels, **kw)
+
+
+def _device(cls, d, i, section, default, profiles):
+    field = "rs485.{}[{}]".format(section, i)
+    name = d.get("profile", default)
+    if name not in profiles:
+        raise BusError(
+            field + ".profile", "{} {}: no profile {}".format(cls.label, d.get("id"), name)
+        )
+    problem = None
+    try:
+        dev = cls(d["id"], d["addr"], profiles[name])
+    except ValueError as exc:
+        problem = str(exc)
+    if problem is not None:  # raised here: MicroPython has no exception chaining
+        raise BusError(field, problem)
+    return dev

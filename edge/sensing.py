@@ -5,7 +5,7 @@ A `Channel` wraps one sensor (temperature or pressure). Each `sample()` reads it
 - the driver's own fault (open, short, DS18B20 power-on, device/CRC, magnet) comes first;
 - then range (lo..hi), rate of change against the filtered value (max_rate_per_s * dt
   plus rate_margin) and a stuck value (the identical raw reading for stuck_ms), with the
-  limits of the channel's kind in KINDS;
+  limits of the channel's kind in KINDS (temperature, pressure, room, outdoor);
 - good samples go into a ring of `window` (5) and `value` is their median;
 - debouncing: the channel turns bad after `bad_after` faulty samples in a row and good again
   after `good_after` good ones; going bad clears the filter so the new value is not mixed
@@ -25,6 +25,12 @@ KINDS = {
     # kind: (lo, hi, max_rate_per_s, rate_margin, stuck_ms)
     "temperature": (-20.0, 130.0, 0.2, 1.0, 6 * 3600 * 1000),
     "pressure": (0.0, 2500.0, 50.0, 50.0, 24 * 3600 * 1000),
+    # Room air: the protocol's physical range (whether it is plausible for a heated flat is
+    # the host's judgement); slow (an open window: a few K in minutes); a 0.1 K panel in a
+    # steady flat may repeat its value for hours, so stuck only after a day.
+    "room": (-40.0, 80.0, 0.05, 1.0, 24 * 3600 * 1000),
+    # Outdoor air (entrance role t_outdoor): the protocol's range, a day's swing is slow.
+    "outdoor": (-60.0, 60.0, 0.05, 1.0, 24 * 3600 * 1000),
 }
 
 

@@ -176,6 +176,7 @@ class SimEntrance:
         delay_s=120.0,
         coupling=0.3,
         dt_s=5.0,
+        t_outdoor_c=0.0,
     ):
         self.valves = valves
         self.n = len(valves)
@@ -191,8 +192,9 @@ class SimEntrance:
         self._delay = [list(self.t_return_c) for _ in range(self._slots)]
         self._k = 0
         self._acc_ms = 0
-        # readings the probes look at: [t_return per valve..., t_supply, p_supply, p_return]
-        self.readings = self.t_return_c + [t_supply_c, 400.0, 250.0]
+        # readings the probes look at:
+        # [t_return per valve..., t_supply, p_supply, p_return, t_room, t_outdoor]
+        self.readings = self.t_return_c + [t_supply_c, 400.0, 250.0, t_room_c, t_outdoor_c]
 
     def steady_c(self, i):
         mean_u = 0.0
@@ -222,8 +224,12 @@ class SimEntrance:
             self.readings[i] = self.t_return_c[i]
 
 
-def sim_board_def(n_valves=4, stroke_s=60.0, backlash_pct=0.0, failsafe_opening_pct=40.0):
-    """A board definition (port "unix") with an entrance valve and n_valves - 1 households."""
+def sim_board_def(
+    n_valves=4, stroke_s=60.0, backlash_pct=0.0, failsafe_opening_pct=40.0, n_rooms=0
+):
+    """A board definition (port "unix") with an entrance valve and n_valves - 1 households,
+    and n_rooms room probes wired to the board (`rooms`: ids "room1"..., sensors
+    "t_room_room1"... of type "sim")."""
     valves = []
     sensors = {}
     for i in range(n_valves):
@@ -245,7 +251,12 @@ def sim_board_def(n_valves=4, stroke_s=60.0, backlash_pct=0.0, failsafe_opening_
     sensors["t_supply"] = {"type": "sim"}
     sensors["p_supply"] = {"type": "sim"}
     sensors["p_return"] = {"type": "sim"}
-    return {
+    rooms = []
+    for i in range(n_rooms):
+        rid = "room{}".format(i + 1)
+        sensors["t_room_" + rid] = {"type": "sim"}
+        rooms.append({"id": rid, "sensor": "t_room_" + rid})
+    board = {
         "format": 1,
         "board": "sim-entrance",
         "port": "unix",
@@ -255,13 +266,17 @@ def sim_board_def(n_valves=4, stroke_s=60.0, backlash_pct=0.0, failsafe_opening_
         "sensors": sensors,
         "entrance": {"t_supply": "t_supply", "p_supply": "p_supply", "p_return": "p_return"},
     }
+    if rooms:
+        board["rooms"] = rooms
+    return board
 
 
 class SimBoard:
     """Simulated hardware for a validated board definition, plus its plant and clock.
 
     `ua` per valve sets where each branch's return temperature sits; `valve_kw` goes to every
-    SimValve (stroke_s, backlash_pct, start_pct).
+    SimValve (stroke_s, backlash_pct, start_pct). Room probes (`board["rooms"]`) read the
+    plant's room temperature, each with its own bias; the `t_outdoor` probe the outdoor one.
     """
 
     def __init__(
@@ -286,6 +301,13 @@ class SimBoard:
             )
             sensors[v["return_probe"]] = SimProbe(self.plant.readings, i, noise, seed=11 + i)
         extra = {"t_supply": n, "p_supply": n + 1, "p_return": n + 2}
+        for role, name in board.get("entrance", {}).items():
+            if role == "t_outdoor":
+                extra[name] = n + 4
+        for i, room in enumerate(board.get("rooms", [])):
+            sensors[room["sensor"]] = SimProbe(
+                self.plant.readings, n + 3, noise, bias=0.3 * (i % 7 - 3), step=0.1, seed=70 + i
+            )
         for name in board["sensors"]:
             if name not in sensors:
                 sensors[name] = SimProbe(

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from edge import hal, modbus
 from edge import household_valves as hv
-from edge import modbus
 from tests.boardcheck import ROOT
 from tests.edge_link.modbus_pty import PymodbusBus, RealClock, device
 
@@ -184,7 +184,7 @@ def test_pi_loop_drives_rs485_valves_on_pymodbus_to_their_targets(tmp_path):
     serves from input register 0 (generic profile). Board time is simulated; the bus is real
     (38400 baud timing on a pty). The third address has no slave: isolated, frozen, reported.
     """
-    from edge import boarddef, hal, simhw
+    from edge import boarddef, simhw
     from edge.app import App
     from edge.clock import ManualClock
     from shared import protocol
@@ -294,5 +294,148 @@ def test_pi_loop_drives_rs485_valves_on_pymodbus_to_their_targets(tmp_path):
         assert tele["f6-east"]["mode"] == "frozen" and tele["f6-east"]["valve_ok"] is False
         assert "modbus_dead" in app.events.names()
         print(f"closed loop over pymodbus: 110 min board time in {real_s:.1f} s real")
+    finally:
+        bus.close()
+
+
+def room_slaves():
+    """Slaves 1: a generic household valve; 21: room-panel (21.5 degC); 22: room-float-cdab
+    (19.25 degC, battery 64 %); 23: room-panel whose sensor has no reading."""
+    valve = device(1, holding={0: 0}, inputs={0: 412, 1: 655})
+    t22 = words(">f", 19.25, swap_words=True)
+    return [
+        valve,
+        device(21, holding={}, inputs={0: 215}),
+        device(22, holding={256: t22[0], 257: t22[1], 258: 64}, inputs={}),
+        device(23, holding={}, inputs={0: words(">h", -32768)[0]}),
+    ]
+
+
+def test_room_panels_on_pymodbus_one_silent_then_back(tmp_path):
+    """Room panels beside a household valve on one pymodbus bus: every device polled in one
+    budget, the panels decoded from the vendors' layouts, nothing ever written to a panel; a
+    panel that falls silent is isolated and frozen (held, then no reading once stale), and
+    readmitted when it answers again."""
+    bus = PymodbusBus(room_slaves())
+    try:
+        events = []
+        poller = hv.build(
+            master_on(bus, timeout_ms=100),
+            RealClock(),
+            [{"id": "hh1", "addr": 1, "profile": "generic"}],
+            PROFILES,
+            emit=lambda *a: events.append(a),
+            rooms=[
+                {"id": "f6-east", "addr": 21, "profile": "room-panel"},
+                {"id": "f6-west", "addr": 22, "profile": "room-float-cdab"},
+                {"id": "f7-east", "addr": 23, "profile": "room-panel"},
+            ],
+            dead_after=2,
+            probe_ms=60_000,
+            stale_ms=1500,
+        )
+        t0 = time.monotonic()
+        assert poller.poll(budget_ms=2000) == 4
+        assert time.monotonic() - t0 < 0.5  # four live devices at 9600 baud, no timeout
+        rooms = {r["id"]: r for r in poller.report_rooms()}
+        assert rooms["f6-east"]["t_room_c"] == pytest.approx(21.5)
+        assert rooms["f6-west"]["t_room_c"] == 19.25 and rooms["f6-west"]["battery_pct"] == 64
+        assert rooms["f7-east"]["t_room_c"] is None and rooms["f7-east"]["ok"]
+        assert poller.by_id["hh1"].t_return_c == pytest.approx(41.2)
+        assert not [r for r in bus.requests if r[0] in (21, 22, 23) and r[1] in (6, 16)]
+        # f6-west falls silent: isolated after two polls, its reading held until stale.
+        bus.faults[22] = "dead"
+        poller.poll(budget_ms=2000)
+        poller.poll(budget_ms=2000)
+        west = poller.rooms_by_id["f6-west"]
+        assert west.isolated and "Timeout" in west.last_error
+        assert events[-1][0] == "modbus_dead" and events[-1][2] is None
+        assert events[-1][3] == 22 and events[-1][4].startswith("room f6-west: ")
+        probe = hv.RemoteRoomProbe(poller, "f6-west")
+        if poller.room_fresh(west):  # held while younger than stale_ms
+            assert probe.read() == 19.25
+        time.sleep(1.6)
+        assert not poller.room_fresh(west)
+        probe.read()
+        assert probe.fault == hal.F_STALE
+        t0 = time.monotonic()
+        poller.poll(budget_ms=2000)
+        assert time.monotonic() - t0 < 0.5  # the isolated panel costs no timeout
+        assert poller.rooms_by_id["f6-east"].ok() and poller.by_id["hh1"].ok()
+        # Back: probed, readmitted, fresh again.
+        bus.faults.pop(22)
+        west.next_probe_ms = 0  # the probe is due
+        poller.poll(budget_ms=2000)
+        assert west.ok() and poller.room_fresh(west) and events[-1][0] == "modbus_ok"
+        assert probe.read() == 19.25
+    finally:
+        bus.close()
+
+
+def test_broken_room_profile_and_a_panel_with_a_valve_profile_are_refused(tmp_path):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    good = json.loads((ROOT / "boards" / "profiles" / "room-panel.json").read_text())
+    (folder / "room-panel.json").write_text(json.dumps(good))
+    broken = dict(good, profile="room-broken")
+    broken["points"] = dict(good["points"], opening_cmd_pct={"fc": 6, "register": 1})
+    (folder / "room-broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=r"profile room-broken: points\.opening_cmd_pct"):
+        hv.load_profiles(str(folder))
+    bus = PymodbusBus(room_slaves())
+    try:
+        with pytest.raises(hv.BusError) as err:
+            hv.build(
+                master_on(bus),
+                RealClock(),
+                [],
+                PROFILES,
+                rooms=[{"id": "f6-east", "addr": 21, "profile": "generic"}],
+            )
+        assert err.value.field == "rs485.rooms[0]" and "describes a valve" in str(err.value)
+        assert bus.requests == []  # refused before anything went on the wire
+    finally:
+        bus.close()
+
+
+def test_board_with_room_panels_on_pymodbus_reports_them(tmp_path):
+    """The board program (edge.app) with a room panel on pymodbus: rooms in its record."""
+    from edge import boarddef, simhw
+    from edge.app import App
+    from shared import protocol
+
+    spec = simhw.sim_board_def(1)
+    spec["rs485"] = {
+        "uart": 1,
+        "tx": 1,
+        "rx": 2,
+        "period_ms": 5000,
+        "stale_ms": 30000,
+        "rooms": [
+            {"id": "f6-east", "addr": 21},
+            {"id": "f6-west", "addr": 22, "profile": "room-float-cdab"},
+        ],
+    }
+    board = boarddef.validate(spec)
+    sb = simhw.SimBoard(board, ua=[0.4], fs_root=str(tmp_path) + "/")
+    bus = PymodbusBus(room_slaves())
+    try:
+        rs = board["rs485"]
+        household = hv.build(
+            master_on(bus, timeout_ms=100),
+            sb.clock,
+            rs["valves"],
+            PROFILES,
+            rooms=rs["rooms"],
+            stale_ms=rs["stale_ms"],
+        )
+        app = App(board, sb.hw, household=household)
+        sb.run(app, 60_000)
+        rec = app.telemetry()
+        protocol.encode(protocol.TELE, rec)
+        rooms = {r["sensor"]: r for r in rec["rooms"]}
+        assert rooms["f6-east"] == {"sensor": "f6-east", "t_room_c": 21.5, "sensor_ok": True}
+        assert rooms["f6-west"]["t_room_c"] == 19.25 and rooms["f6-west"]["battery_pct"] == 64
+        assert rec["valves"][0]["id"] == "entrance"
     finally:
         bus.close()
