@@ -36,7 +36,8 @@ from shared import protocol
 from sim.devices import HeatMeter
 from sim.host_strategy import HostStrategy
 from sim.plant import Plant
-from sim.runner import make_boards, step_boards
+from sim.room_sensors import RoomSensorField
+from sim.runner import keep_record, make_boards, step_boards
 from sim.scenario import Scenario
 from sim.virtual_board import EPOCH_S
 
@@ -149,7 +150,7 @@ class HostSide:
                 continue
             self.counts[kind] = self.counts.get(kind, 0) + 1
             if kind == protocol.TELE:
-                self.records[unit] = body
+                keep_record(self.records, unit, body)
             elif kind == protocol.ACK:
                 self.acks.append(body)
 
@@ -223,6 +224,7 @@ class BrokerPlant:
         self.plant = Plant(scn.estate, scn.weather, scn.station, scn.dt_s)
         self.net = scn.estate.network
         self.boards, self.hh_idx = make_boards(scn, root)
+        self.rooms = RoomSensorField(scn.rooms, scn.days * 86400.0)
         rng = random.Random(scn.seed)
         self.meter = HeatMeter(
             len(self.net.entrances), scn.devices, np.random.default_rng([scn.seed, 11])
@@ -264,7 +266,9 @@ class BrokerPlant:
         out = self.plant.step(self.ent_open, self.hh_open)
         self.steps += 1
         end_ms = int(round(self.steps * self.scn.dt_s * 1000.0))
-        step_boards(self.boards, self.hh_idx, out, end_ms, self.ent_open, self.hh_open)
+        step_boards(
+            self.boards, self.hh_idx, out, end_ms, self.ent_open, self.hh_open, rooms=self.rooms
+        )
         self.out = out
         if self.speedup is not None:
             step_wall = self.scn.dt_s / self.speedup

@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_estate(service: Any, scn: Any) -> str:
-    """Put the scenario's station into the host's registry, as an installer's import would."""
+    """Put the scenario's station into the host's registry, as an installer's import would:
+    each room sensor is a device of kind "room_sensor" at its board's point (the sensor id),
+    linked to its household, and that household says it has one."""
     net = scn.estate.network
     reg = service.registry
     reg.add_station(net.station.id, SITE, f"{scn.name} (simulated)", who="demo")
@@ -76,6 +78,7 @@ def _register_estate(service: Any, scn: Any) -> str:
         reg.add_building(building, net.station.id, floors=n, who="demo")
     for e in net.entrances:
         reg.add_entrance(e.id, e.building, SITE, e.id, who="demo")
+    sensors = scn.room_sensors()  # household index -> (unit, sensor id)
     for i, h in enumerate(net.households):
         point = h.id.removeprefix(h.entrance) if scn.boards.household_valves else None
         reg.add_household(
@@ -85,6 +88,18 @@ def _register_estate(service: Any, scn: Any) -> str:
             floor=int(h.floor) if h.floor is not None else None,
             household_type=scn.estate.household_type[i],
             point=point,
+            has_room_sensor=i in sensors,
+        )
+    for i, (unit, sensor) in sorted(sensors.items()):
+        h = net.households[i]
+        reg.add_device(
+            f"{unit}-{sensor}",
+            SITE,
+            unit,
+            sensor,
+            "room_sensor",
+            household_id=h.id,
+            who="demo",
         )
     return net.station.id
 

@@ -12,8 +12,13 @@ What makes it unbalanced, as in older Chinese estates (design brief 1):
 Radiators are sized at the design temperatures (``t_supply_design_c``/``t_return_design_c``
 at ``t_out_design_c``) for the flat's design loss, of which exposed flats get only
 ``radiator_type_coverage`` of their extra loss (older blocks sized radiators by floor area).
+Real radiators come from catalogue sizes and installers' rules of thumb, not from a heat-loss
+calculation to the watt: with ``radiator_spread`` s > 0 each flat's rating is its sized value
+times ``exp(s·z)``, z standard normal (lognormal, median 1: s = 0.1 puts two flats in three
+within about ±10 % of their sized rating), drawn from its own stream
+``np.random.default_rng([seed, 17])`` so that a spread changes no other draw.
 
-Everything comes from ``np.random.default_rng(seed)``.
+Everything else comes from ``np.random.default_rng(seed)``.
 """
 
 from __future__ import annotations
@@ -66,7 +71,14 @@ class EstateSpec:
     pump_head_margin: float = 1.15
     radiator_margin: float = 1.0
     radiator_type_coverage: float = 1.0
+    radiator_spread: float = (
+        0.0  # sd of ln(rating / sized rating): catalogue sizes, rules of thumb
+    )
     elevation_sd_m: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.radiator_spread <= 1.0:
+            raise ValueError("radiator_spread must be within 0..1")
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,9 @@ def build_estate(spec: EstateSpec, seed: int, name: str) -> Estate:
     # exposed (top, gable, corner) flats (radiator_type_coverage 0 = none, 1 = all of it).
     factor = np.array([hh.TYPE_LOSS_FACTOR[t] for t in types])
     sized_w = loss / factor * (1.0 + spec.radiator_type_coverage * (factor - 1.0))
+    if spec.radiator_spread > 0:
+        z = np.random.default_rng([seed, 17]).standard_normal(len(sized_w))
+        sized_w = sized_w * np.exp(spec.radiator_spread * z)
     q_nom = radiator.nominal_for_design_w(
         sized_w * spec.radiator_margin,
         spec.t_supply_design_c,

@@ -29,8 +29,9 @@ from sim.devices import FaultSchedule, HeatMeter
 from sim.host_strategy import EqualiseStrategy, HostStrategy
 from sim.metrics import MetricsAccumulator, energy_balance
 from sim.plant import EnergyLedger, Plant, PlantOutputs
+from sim.room_sensors import RoomSensorField
 from sim.scenario import Scenario
-from sim.virtual_board import EPOCH_S, VirtualBoard
+from sim.virtual_board import EPOCH_S, ProbeParams, VirtualBoard
 
 #: Household-type compensation (户型补偿) of the equalising strategy: exposed flats get this
 #: much higher a return target than a middle flat (°C; centred per entrance by the strategy).
@@ -65,9 +66,12 @@ class Series:
     t_return_entrance_c: np.ndarray
     entrance_flow_m3h: np.ndarray
     entrance_opening: np.ndarray
+    # what each room sensor reported at the end of the step (NaN: a fault, or no boards),
+    # columns in the order of RunResult.room_households
+    t_room_sensor_c: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @classmethod
-    def empty(cls, n: int, n_e: int, n_h: int) -> Series:
+    def empty(cls, n: int, n_e: int, n_h: int, n_rooms: int = 0) -> Series:
         one = {
             k: np.zeros(n)
             for k in (
@@ -93,7 +97,8 @@ class Series:
             k: np.zeros((n, n_e), dtype=np.float32)
             for k in ("t_return_entrance_c", "entrance_flow_m3h", "entrance_opening")
         }
-        return cls(**one, **hh, **ent)
+        rooms = np.full((n, n_rooms), np.nan, dtype=np.float32)
+        return cls(**one, **hh, **ent, t_room_sensor_c=rooms)
 
     def put(self, i: int, out: PlantOutputs, ent_open: np.ndarray, hh_open: np.ndarray) -> None:
         fl = out.flows
@@ -133,6 +138,16 @@ class RunResult:
     hydraulic_solves: int
     hydraulic_iterations: int
     board_events: dict[str, int] = field(default_factory=dict)
+    #: household indices with a room sensor (ascending; the columns of t_room_sensor_c)
+    room_households: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: household index -> (unit, sensor id)
+    room_sensors: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def unsensed(self) -> np.ndarray:
+        """Household indices without a room sensor (where estimates are judged)."""
+        mask = np.ones(self.series.t_room_c.shape[1], dtype=bool)
+        mask[self.room_households] = False
+        return np.flatnonzero(mask)
 
     def summary(self) -> dict[str, Any]:
         """Metrics, balance and run figures as one flat dict (JSON-ready)."""
@@ -152,17 +167,56 @@ class RunResult:
         }
 
 
+def keep_record(records: dict[str, dict[str, Any]], unit: str, rec: dict[str, Any]) -> None:
+    """Keep ``rec`` as ``unit``'s latest record; a rooms-only record (edge.app.App.records
+    splits one that would not fit in a payload) updates the rooms of the latest one instead."""
+    if not rec.get("valves") and unit in records:
+        records[unit] = {**records[unit], "rooms": rec.get("rooms", [])}
+    else:
+        records[unit] = rec
+
+
 def make_boards(scn: Scenario, root: str) -> tuple[list[VirtualBoard], list[np.ndarray]]:
-    """One board per entrance; the household indices of each board's household valves."""
+    """One board per entrance; the household indices of each board's household valves.
+
+    The entrance board of each household with a room sensor reports it (``rooms``, in the
+    order of ``scn.rooms``; ``board.room_index`` holds their sensor indices); the outdoor
+    probe goes on the first entrance's board, on every board or none
+    (``BoardSettings.outdoor_probe``). Their draws come from streams of their own
+    (sim.room_sensors; ``[seed, 14]`` for the outdoor probes): fitting them changes nothing
+    else of a run."""
     net = scn.estate.network
     bs = scn.boards
     rng = np.random.default_rng([scn.seed, 7])
+    out_rng = np.random.default_rng([scn.seed, 14])
     hh_of = {e.id: [] for e in net.entrances}  # type: dict[str, list[int]]
     for i, h in enumerate(net.households):
         hh_of[h.entrance].append(i)
+    rs = scn.rooms
+    rooms_of: dict[str, list[int]] = {e.id: [] for e in net.entrances}
+    for k, unit in enumerate(rs.units):
+        rooms_of[unit].append(k)
+    dev = scn.devices
     boards, idx = [], []
     period_ms = int(bs.config.get("control_period_s", 300)) * 1000
-    for e in net.entrances:
+    for n_board, e in enumerate(net.entrances):
+        rooms = [
+            (
+                rs.ids[k],
+                ProbeParams(
+                    rs.spec.noise_c, float(rs.bias_c[k]), rs.spec.step_c, int(rs.seeds[k])
+                ),
+            )
+            for k in rooms_of[e.id]
+        ]
+        outdoor = None
+        if bs.outdoor_probe == "every" or (bs.outdoor_probe == "first" and n_board == 0):
+            outdoor = ProbeParams(
+                dev.probe_noise_c,
+                float(out_rng.normal(0.0, dev.probe_bias_sd_c)),
+                dev.probe_step_c,
+                int(out_rng.integers(1, 2**30)),
+            )
         mine = hh_of[e.id] if bs.household_valves else []
         mine = mine[: _MAX_BOARD_VALVES - 1]
         ids = ["entrance"] + [net.households[i].id.removeprefix(e.id) for i in mine]
@@ -183,8 +237,11 @@ def make_boards(scn: Scenario, root: str) -> tuple[list[VirtualBoard], list[np.n
                 bs.failsafe_opening_pct,
                 bs.config or None,
                 phase_ms=int(rng.integers(0, period_ms)),
+                rooms=rooms,
+                outdoor=outdoor,
             )
         )
+        boards[-1].room_index = np.array(rooms_of[e.id], dtype=np.int64)
         idx.append(np.array(mine, dtype=np.int64))
     return boards, idx
 
@@ -197,21 +254,35 @@ def step_boards(
     ent_open: np.ndarray,
     hh_open: np.ndarray,
     faults: list[FaultSchedule] | None = None,
+    rooms: RoomSensorField | None = None,
 ) -> None:
     """Show every board the plant's state, run it to ``end_ms``, read its valves back into
-    ``ent_open`` / ``hh_open`` (in place)."""
+    ``ent_open`` / ``hh_open`` (in place). ``rooms``: the room sensors' placement model and
+    fault schedule (sim.room_sensors)."""
     fl = out.flows
+    t_rooms = None
+    room_faults: dict[int, Any] = {}
+    if rooms is not None and rooms.sensors.count:
+        t_rooms = rooms.source_c(out.time_s, out.t_room_c, out.t_out_c, out.window_open)
+        room_faults = rooms.active(out.time_s)
     for i, b in enumerate(boards):
         hi = hh_idx[i]
         t_ret = np.concatenate(([out.t_return_entrance_c[i]], out.t_return_household_c[hi]))
+        ri = b.room_index
         b.set_readings(
             t_ret,
             out.t_supply_entrance_c[i],
             fl.entrance_p_supply_kpa[i],
             fl.entrance_p_return_kpa[i],
+            t_rooms[ri] if t_rooms is not None and len(ri) else None,
+            out.t_out_c,
         )
         if faults is not None:
             b.apply_faults(faults[i].active(out.time_s))
+        if len(ri):
+            b.apply_room_faults(
+                {j: room_faults[int(k)] for j, k in enumerate(ri) if int(k) in room_faults}
+            )
         b.run_until(end_ms)
         x = b.openings()
         ent_open[i] = x[0]
@@ -240,7 +311,9 @@ def run(
     ent_open = np.array([e.valve.opening for e in net.entrances])
     hh_open = np.array([h.valve.opening if h.valve else 1.0 for h in net.households])
     rec_every = max(1, int(round(record_every_s / dt)))
-    series = Series.empty(-(-n_steps // rec_every), n_e, n_h)
+    rs = scn.rooms
+    series = Series.empty(-(-n_steps // rec_every), n_e, n_h, rs.count)
+    room_field = RoomSensorField(rs, n_steps * dt)
     acc = MetricsAccumulator(n_e, n_h)
     control = scn.control if strategy is None else "strategy"
     if strategy is None and control == "equalise":
@@ -264,7 +337,7 @@ def run(
         boards, hh_idx = make_boards(scn, tmp.name)
         faults = [FaultSchedule(len(b.valve_ids), n_steps * dt, scn.devices, rng) for b in boards]
         for b in boards:
-            b.on_record = records.__setitem__
+            b.on_record = lambda unit, rec: keep_record(records, unit, rec)
     next_host_s = strategy.period_s if strategy is not None else float("inf")
     try:
         for k in range(n_steps):
@@ -277,7 +350,12 @@ def run(
                 acc.add(out, dt)
             end_ms = int(round((k + 1) * dt * 1000.0))
             fl = out.flows
-            step_boards(boards, hh_idx, out, end_ms, ent_open, hh_open, faults)
+            step_boards(boards, hh_idx, out, end_ms, ent_open, hh_open, faults, room_field)
+            if k % rec_every == 0 and rs.count and boards:
+                reported = series.t_room_sensor_c[k // rec_every]
+                for b in boards:
+                    if len(b.room_index):
+                        reported[b.room_index] = b.room_readings()
             now_s = (k + 1) * dt
             if strategy is not None and now_s >= next_host_s:
                 next_host_s += strategy.period_s
@@ -310,4 +388,6 @@ def run(
         hydraulic_solves=plant.flows.solves,
         hydraulic_iterations=plant.flows.iterations,
         board_events=events,
+        room_households=rs.households.copy(),
+        room_sensors=rs.mapping(),
     )

@@ -7,7 +7,11 @@ given on the command line), so the same file and seed give the same run:
      "estate":  {EstateSpec fields},          "station": {StationSettings fields},
      "weather": {"synthetic": {weather.synthetic_winter keywords}} | {"csv": "file.csv"},
      "devices": {DeviceSpec fields},          "boards":  {BoardSettings fields},
-     "control": "none" | "local" | "equalise"}
+     "control": "none" | "local" | "equalise",
+     "rooms":   {sim.room_sensors.RoomSensorSpec fields, "faults": {RoomFaults fields}}}
+
+Without a ``"rooms"`` section no household has a room sensor; ``"rooms": {}`` gives the
+defaults (about 10 % of the households, chosen as an installer would: sim.room_sensors).
 
 Unknown fields are errors (they are usually typos).
 """
@@ -21,11 +25,13 @@ from typing import Any
 
 from sim.devices import DeviceSpec
 from sim.estate import Estate, EstateSpec, build_estate
+from sim.room_sensors import RoomFaults, RoomSensors, RoomSensorSpec, choose, no_sensors
 from sim.station import StationSettings
 from sim.weather import Weather, load_csv, synthetic_winter
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 CONTROLS = ("none", "local", "equalise")
+OUTDOOR_PROBES = ("first", "every", "none")
 
 
 class ScenarioError(ValueError):
@@ -43,6 +49,12 @@ class BoardSettings:
     sample_period_ms: int = 60_000
     failsafe_opening_pct: float = 40.0
     config: dict[str, Any] = field(default_factory=dict)  # edge config fields (protocol names)
+    # outdoor probes (entrance role t_outdoor): on the first entrance's board, every board, none
+    outdoor_probe: str = "first"
+
+    def __post_init__(self) -> None:
+        if self.outdoor_probe not in OUTDOOR_PROBES:
+            raise ValueError(f"outdoor_probe must be one of {', '.join(OUTDOOR_PROBES)}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class Scenario:
     station: StationSettings
     devices: DeviceSpec
     boards: BoardSettings
+    rooms: RoomSensors = field(default_factory=no_sensors)
+
+    def room_sensors(self) -> dict[int, tuple[str, str]]:
+        """Household index → (unit, sensor id) of every room sensor (sim.room_sensors)."""
+        return self.rooms.mapping()
 
 
 def _typed(cls: type, data: dict[str, Any], where: str) -> Any:  # noqa: ANN401
@@ -121,6 +138,7 @@ def build_scenario(
         "boards",
         "control",
         "description",
+        "rooms",
     }
     unknown = sorted(set(doc) - top)
     if unknown:
@@ -153,6 +171,8 @@ def build_scenario(
     )
     estate = replace(estate, network=net)
     weather = _weather(doc.get("weather", {}), days, seed, f"{where}.weather", base)
+    rooms = _rooms(doc["rooms"], f"{where}.rooms") if "rooms" in doc else None
+    sensors = choose(estate, rooms, seed) if rooms is not None else no_sensors(seed)
     return Scenario(
         str(doc.get("name", "scenario")),
         seed,
@@ -164,7 +184,20 @@ def build_scenario(
         station,
         devices,
         boards,
+        sensors,
     )
+
+
+def _rooms(doc: Any, where: str) -> RoomSensorSpec:  # noqa: ANN401
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{where}: must be an object")
+    doc = dict(doc)
+    faults = doc.pop("faults", {})
+    if not isinstance(faults, dict):
+        raise ScenarioError(f"{where}.faults: must be an object")
+    doc["faults"] = _typed(RoomFaults, faults, f"{where}.faults")
+    spec: RoomSensorSpec = _typed(RoomSensorSpec, doc, where)
+    return spec
 
 
 def _weather(

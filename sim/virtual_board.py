@@ -6,8 +6,11 @@ actuator/feedback/sensor type "sim", validated by edge.boarddef) with the entran
 when the scenario fits them, one valve per household; edge.simhw's `SimValve`, `SimActuator`,
 `SimAngle` and `SimProbe` with seeded imperfections (sim.devices). The probes read a list
 the runner refreshes from the plant every plant step: return temperature per valve, then the
-entrance's supply temperature and supply and return pressures. Ground truth never reaches
-the board: only probe readings do.
+entrance's supply temperature and supply and return pressures, then (when fitted) each room
+sensor's reading (sim.room_sensors: the room air, or the window-sill mix) and the outdoor
+temperature. Room sensors are the board definition's ``rooms`` (``{"id": sensor id,
+"sensor": probe name}``), an outdoor probe its ``entrance.t_outdoor`` role. Ground truth never
+reaches the board: only probe readings do.
 
 Simulation speed without changing the program: the tasks that only supervise (the watchdog
 feeder, housekeeping) run every ``SUPERVISE_MS`` instead of every second, and an idle
@@ -19,7 +22,8 @@ board's tasks start with a seeded phase offset, as boards that booted at differe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,20 +42,51 @@ IDLE_POSITION_MS = 60_000
 EPOCH_S = 1_795_305_600
 
 
+#: Board sensor name of the outdoor probe.
+OUTDOOR_SENSOR = "t_outdoor"
+
+
+@dataclass(frozen=True)
+class ProbeParams:
+    """One simulated probe's own imperfections (SimProbe: uniform noise within ±noise_c, a
+    bias, quantisation steps) and the seed of its noise."""
+
+    noise_c: float
+    bias_c: float
+    step_c: float
+    seed: int
+
+
+def room_sensor_name(sensor: str) -> str:
+    """The board sensor name of room sensor ``sensor``."""
+    return "t_" + sensor
+
+
 def board_definition(
     valve_ids: list[str],
     spec: DeviceSpec,
     sample_period_ms: int,
     targets_c: dict[str, float],
     failsafe_opening_pct: float,
+    room_ids: Sequence[str] = (),
+    outdoor: bool = False,
 ) -> dict[str, Any]:
     """A validated simulated board definition for these valves (first: the entrance):
-    edge.simhw's `sim_board_def` with our valve ids, probe names, sample period and targets."""
+    edge.simhw's `sim_board_def` with our valve ids, probe names, sample period and targets,
+    room sensors ``room_ids`` (type "sim") and, with ``outdoor``, an outdoor probe."""
     board = sim_board_def(len(valve_ids), spec.stroke_s, spec.backlash_pct, failsafe_opening_pct)
     for valve, vid in zip(board["valves"], valve_ids, strict=True):
         board["sensors"]["t_" + vid] = board["sensors"].pop(valve["return_probe"])
         valve["id"] = vid
         valve["return_probe"] = "t_" + vid
+    if room_ids:
+        board["rooms"] = []
+        for rid in room_ids:
+            board["sensors"][room_sensor_name(rid)] = {"type": "sim"}
+            board["rooms"].append({"id": rid, "sensor": room_sensor_name(rid)})
+    if outdoor:
+        board["sensors"][OUTDOOR_SENSOR] = {"type": "sim"}
+        board["entrance"]["t_outdoor"] = OUTDOOR_SENSOR
     board["sample_period_ms"] = sample_period_ms
     board["targets"] = {vid: {"t_return_c": t} for vid, t in targets_c.items()}
     return boarddef.validate(board)
@@ -73,15 +108,32 @@ class VirtualBoard:
         failsafe_opening_pct: float = 40.0,
         config: dict[str, Any] | None = None,
         phase_ms: int = 0,
+        rooms: Sequence[tuple[str, ProbeParams]] = (),
+        outdoor: ProbeParams | None = None,
     ):
+        """``rooms``: (sensor id, probe) of each room sensor wired to the board; ``outdoor``:
+        the outdoor probe, if fitted. Their parameters come from the caller (their own seeded
+        streams), so fitting them changes none of the draws from ``rng``."""
         self.unit = unit
         self.valve_ids = valve_ids
+        self.room_ids = [rid for rid, _ in rooms]
+        #: each room sensor's index among the estate's sensors (the runner sets it)
+        self.room_index = np.arange(len(rooms), dtype=np.int64)
         n = len(valve_ids)
+        m = len(rooms)
         self.clock = ManualClock(0, EPOCH_S)
         self.board = board_definition(
-            valve_ids, spec, sample_period_ms, targets_c, failsafe_opening_pct
+            valve_ids,
+            spec,
+            sample_period_ms,
+            targets_c,
+            failsafe_opening_pct,
+            self.room_ids,
+            outdoor is not None,
         )
-        self.readings = [40.0] * n + [60.0, 400.0, 300.0]
+        self.readings = [40.0] * n + [60.0, 400.0, 300.0] + [20.0] * m
+        if outdoor is not None:
+            self.readings.append(0.0)
         self.valves = [SimValve(spec.stroke_s, spec.backlash_pct, start_pct) for _ in valve_ids]
         seeds = rng.integers(1, 2**30, 2 * n + 3)
         bias = rng.normal(0.0, spec.probe_bias_sd_c, n + 1)
@@ -124,6 +176,22 @@ class VirtualBoard:
                 0.0,
                 int(seeds[2 * n + 1 + k]),
             )
+        self.room_probes: list[SimProbe] = []
+        for k, (rid, pp) in enumerate(rooms):
+            probe = SimProbe(self.readings, n + 3 + k, pp.noise_c, pp.bias_c, pp.step_c, pp.seed)
+            self.room_probes.append(probe)
+            sensors[room_sensor_name(rid)] = probe
+        self.outdoor_probe: SimProbe | None = None
+        if outdoor is not None:
+            self.outdoor_probe = SimProbe(
+                self.readings,
+                n + 3 + m,
+                outdoor.noise_c,
+                outdoor.bias_c,
+                outdoor.step_c,
+                outdoor.seed,
+            )
+            sensors[OUTDOOR_SENSOR] = self.outdoor_probe
         hw = hal.Hardware(self.clock, actuators, angles, sensors, (), None, fs_root)
         self.app = App(self.board, hw)
         self.app.state_every = 12  # PI state to "flash" hourly: the simulator's files are scratch
@@ -175,14 +243,22 @@ class VirtualBoard:
         t_supply_c: float,
         p_supply_kpa: float,
         p_return_kpa: float,
+        t_room_c: Sequence[float] | np.ndarray | None = None,
+        t_outdoor_c: float | None = None,
     ) -> None:
-        """What the board's probes and transducers see until the next call (true values)."""
+        """What the board's probes and transducers see until the next call: true values, and
+        for the room sensors what each one's placement shows it (sim.room_sensors)."""
         r = self.readings
         n = len(self.valve_ids)
         r[:n] = [float(x) for x in t_return_c]
         r[n] = float(t_supply_c)
         r[n + 1] = float(p_supply_kpa)
         r[n + 2] = float(p_return_kpa)
+        m = len(self.room_probes)
+        if t_room_c is not None and m:
+            r[n + 3 : n + 3 + m] = [float(x) for x in t_room_c]
+        if t_outdoor_c is not None and self.outdoor_probe is not None:
+            r[n + 3 + m] = float(t_outdoor_c)
 
     def apply_faults(self, active: dict[int, FaultEpisode]) -> None:
         """Force the probe faults in force now; clear the others."""
@@ -190,6 +266,19 @@ class VirtualBoard:
             ep = active.get(i)
             probe.force_fault = ep.code if ep is not None and not ep.freeze else hal.OK
             probe.freeze = ep is not None and ep.freeze
+
+    def apply_room_faults(self, active: dict[int, FaultEpisode]) -> None:
+        """Force the room-sensor faults in force now (by the board's room index)."""
+        for i, probe in enumerate(self.room_probes):
+            ep = active.get(i)
+            probe.force_fault = ep.code if ep is not None and not ep.freeze else hal.OK
+            probe.freeze = ep is not None and ep.freeze
+
+    def room_readings(self) -> np.ndarray:
+        """What each room sensor last reported (NaN while it flags a fault)."""
+        return np.array(
+            [p.value if p.fault == hal.OK else np.nan for p in self.room_probes], dtype=float
+        )
 
     def run_until(self, end_ms: int) -> None:
         """Run the program and move the valves until the board clock reads ``end_ms``."""

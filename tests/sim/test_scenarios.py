@@ -74,19 +74,26 @@ class PumpDown:
     """A bad strategy: saves pump energy by slowing the pump, balances nothing."""
 
     period_s = 1800.0
+    sensors: dict[int, tuple[str, str]] = {}  # noqa: RUF012 - the scenario's room sensors
 
     def decide(self, now_s, records, meter_flow_m3h):
         from sim.host_strategy import HostDecision
 
         assert records  # it sees the boards' telemetry...
-        for rec in records.values():  # ...which holds probe readings, never room temperatures
-            assert "t_room_c" not in repr(rec)
+        for unit, rec in records.items():  # ...which holds probe readings, never the plant's
+            assert "t_room_c" not in repr(rec["valves"]) + repr(rec["entrance"])
+            # room temperatures only as the room sensors of that board report them
+            sensors = {r["sensor"] for r in rec.get("rooms", [])}
+            assert sensors == {s for u, s in self.sensors.values() if u == unit}
         return HostDecision(pump_speed=0.6)
 
 
 def test_a_bad_strategy_looks_bad():
     base = run(load_scenario("compact", days=1.0), warmup_s=6 * 3600.0)
-    bad = run(load_scenario("compact", days=1.0), strategy=PumpDown(), warmup_s=6 * 3600.0)
+    scn = load_scenario("compact", days=1.0)
+    pump_down = PumpDown()
+    pump_down.sensors = scn.room_sensors()
+    bad = run(scn, strategy=pump_down, warmup_s=6 * 3600.0)
     assert bad.metrics["pump_electricity_kwh"] < 0.6 * base.metrics["pump_electricity_kwh"]
     # within a day the building mass still holds much of the heat: the harm is already clear
     assert bad.metrics["share_hours_below_18"] > base.metrics["share_hours_below_18"] + 0.05
