@@ -23,7 +23,7 @@ from fastapi.security import HTTPBasicCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from host import __version__
-from host.api import _admin, _alarms, _data, _registry, _strategy, _units
+from host.api import _admin, _alarms, _data, _registry, _rooms, _strategy, _units
 from host.api._core import READ_METHODS, Api, ApiError, authenticate, to_api_error
 from host.errors import EvenheatError
 
@@ -45,7 +45,7 @@ _STATUS_REASONS = {
 
 DESCRIPTION = """\
 The evenheat host service over HTTP: registry, boards, telemetry, alarms, desired state,
-balancing, exports, users and the audit trail.
+balancing, room temperatures, exports, users and the audit trail.
 
 **Authentication**: HTTP Basic on every request (serve it behind TLS). Roles: *viewer* reads,
 *operator* also commands (acknowledge alarms, set desired state, balance now, override valves),
@@ -71,7 +71,7 @@ def create_app(service: Service) -> FastAPI:
         log.info("created the first API admin %r", service.cfg.api.admin_user)
     app = FastAPI(title="evenheat host API", version=__version__, description=DESCRIPTION)
     app.state.api = api
-    for module in (_admin, _registry, _units, _alarms, _data, _strategy):
+    for module in (_admin, _registry, _units, _alarms, _data, _rooms, _strategy):
         app.include_router(module.router)
 
     app.add_exception_handler(EvenheatError, _on_error)

@@ -17,6 +17,8 @@ from host.reports.export import (
     check,
     filename,
     parse_time,
+    read_rooms,
+    rooms_to_csv,
     to_csv,
     to_xlsx,
 )
@@ -110,7 +112,8 @@ def history(
     "/export",
     summary="Export points of one site over a time range to CSV or Excel",
     description="CSV: one row per (time, unit, point). Excel: one sheet per unit, times in "
-    "the station's local time `tz` (default Asia/Shanghai), units in the headers. Without "
+    "the station's local time `tz` (default Asia/Shanghai), units in the headers, and a "
+    "sheet `(rooms)` with the room readings and estimates of the range. Without "
     "`max_points` the raw records are exported.",
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}}}},
@@ -131,9 +134,43 @@ def export(
 ) -> Response:
     req = _request(site, units, points, fields, start, end, tz, max_points)
     tables = read_tables(api.storage, req)
-    data = to_csv(tables, req) if format == "csv" else to_xlsx(tables, req)
+    if format == "csv":
+        data = to_csv(tables, req)
+    else:
+        data = to_xlsx(tables, req, read_rooms(api.storage, req))
     return Response(
         content=data,
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename(req, format)}"'},
+    )
+
+
+@router.get(
+    "/export/rooms",
+    summary="Export the room readings and estimates of one site over a time range",
+    description="One row per (time, household, series): `reading` rows carry the sensor and "
+    "its plausibility flag, `estimate` rows the standard error, method and whether the value "
+    "was measured. CSV, or Excel with one `(rooms)` sheet (and `(export)`).",
+    response_class=Response,
+    responses={200: {"content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}}}},
+)
+def export_rooms(
+    *,
+    site: str,
+    format: Literal["csv", "xlsx"] = "csv",  # noqa: A002 - the parameter's public name
+    units: Annotated[list[str] | None, Query()] = None,
+    start: str = _FROM,
+    end: str = _TO,
+    tz: str = _TZ,
+    api: ApiDep,
+    _: Viewer,
+) -> Response:
+    req = _request(site, units, None, None, start, end, tz, None)
+    rooms = read_rooms(api.storage, req)
+    data = rooms_to_csv(rooms, req) if format == "csv" else to_xlsx([], req, rooms)
+    name = filename(req, format).replace("evenheat-", "evenheat-rooms-", 1)
+    return Response(
+        content=data,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -142,6 +142,8 @@ class _StrategyPatchBase(Body):
     enabled: bool | None = None
     offsets: dict[str, Offset] | None = None
     household_type_offsets: dict[str, Offset] | None = None
+    mode: Literal["return", "room"] | None = None  # room-led targets, or returns alone
+    building_modes: dict[str, Literal["return", "room"]] | None = None  # per building
 
     @model_validator(mode="after")
     def _some(self) -> _StrategyPatchBase:
@@ -181,6 +183,12 @@ def _refusal(model: type[BaseModel], problem: Any) -> BalancerError:
         return BalancerError("unknown-setting", f"{name!r}; one of {known}", field=name)
     if name == "enabled":
         return BalancerError("bad-value", "enabled must be true or false", field=name, value=value)
+    if name in ("mode", "building_modes"):
+        where = f"{name}.{loc[1]}" if len(loc) > 1 else name
+        detail = f"{where} must be one of ['return', 'room'], not {value!r}"
+        if name == "building_modes" and len(loc) == 1:
+            detail = "building_modes must be an object of building -> mode"
+        return BalancerError("bad-value", detail, field=name, value=value)
     if name in OFFSET_SETTINGS and len(loc) == 1:
         detail = f"{name} must be an object of name -> degC"
         return BalancerError("bad-value", detail, field=name, value=value)
@@ -395,6 +403,7 @@ class LatestRecord(Out):
     p_return_kpa: Number | None
     flow_m3h: Number | None
     heat_kw: Number | None
+    t_outdoor_c: Number | None
 
 
 class Latest(Out):
@@ -498,6 +507,8 @@ _STRATEGY_SETTINGS_FIELDS: dict[str, Any] = {
     "enabled": (bool, ...),
     "offsets": (dict[str, Number], ...),
     "household_type_offsets": (dict[str, Number], ...),
+    "mode": (str, ...),  # "return" or "room" (host/control/strategy/room_led.py)
+    "building_modes": (dict[str, str], ...),
 }
 StrategySettingsOut = create_model(
     "StrategySettingsOut",
@@ -578,3 +589,68 @@ class ValveHeld(Out):
     unit: str
     valve: str
     version: int
+
+
+# rooms
+class RoomNow(Out):
+    """A household's current room temperature: measured (a fresh plausible reading) or the
+    newest estimate; `sensor` and `flag` describe the household's newest reading."""
+
+    household_id: str
+    measured: bool
+    t_room_c: Number | None
+    se_c: Number | None  # K
+    ts_s: int
+    method: str  # "sensor" when measured, else the estimator's method
+    sensor: str | None
+    flag: str | None
+
+
+class RoomReadingPoint(Out):
+    ts_s: int
+    t_room_c: Number | None
+    flag: str | None  # None: plausible
+    measured: Literal[True]
+
+
+class RoomEstimatePoint(Out):
+    ts_s: int
+    t_room_c: Number | None
+    se_c: Number | None
+    measured: bool
+
+
+class RoomHistory(Out):
+    household_id: str
+    start_s: int
+    end_s: int
+    max_points: int | None
+    readings: list[RoomReadingPoint]
+    estimates: list[RoomEstimatePoint]
+
+
+class StationRoomRow(Out):
+    household_id: str
+    entrance_id: str
+    building_id: str
+    floor: int | None
+    top_floor: int | None
+    household_type: str | None
+    has_room_sensor: bool
+    current: RoomNow | None  # None: neither a fresh reading nor an estimate
+
+
+class StationRoomCounts(Out):
+    households: int
+    sensed: int  # measured now
+    estimated: int
+    no_data: int
+    poor: int  # se_c above 1.0 K
+    below_18: int  # t_room_c below 18 degC
+
+
+class StationRooms(Out):
+    station_id: str
+    now_s: int
+    counts: StationRoomCounts
+    households: list[StationRoomRow]

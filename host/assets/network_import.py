@@ -10,8 +10,14 @@ present, from the file's `meta.registry` object:
         "units": {"B0E0": "b0-e0"},                  # entrance id -> board unit; default: id
         "station_unit": "st-hdr",                    # board at the station's headers (optional)
         "households": {"H1": {"household_type": "top_gable", "heated_area_m2": 86.5,
-                              "has_room_sensor": true, "position": "east", "point": "f6-east"}}
+                              "position": "east", "point": "f6-east",
+                              "room_sensor": "rs-601"}}
     }}
+
+A household's `room_sensor` is the id its room sensor reports under on the household's
+entrance board: it becomes a registry device of kind `room_sensor` (id `<household>:room`,
+at (site, the entrance's unit, point = the sensor id)) linked to the household, and sets the
+household's `has_room_sensor`.
 
 The station unit, when named, is the board at the station's supply and return headers: it
 publishes ordinary telemetry with the header pressures (`p_supply_kpa`, `p_return_kpa`) and
@@ -28,6 +34,8 @@ from typing import Any
 
 from host.assets.registry import Registry, RegistryError
 from host.models.hydraulics.loader import load_network
+
+ROOM_SENSOR_DEVICE = "{household}:room"  # the device id of a household's room sensor
 
 
 def import_network(registry: Registry, path: str | Path, who: str = "import") -> dict[str, int]:
@@ -54,10 +62,26 @@ def import_network(registry: Registry, path: str | Path, who: str = "import") ->
             registry.add_station_unit(net.station.id, str(extra["station_unit"]), who=who)
         for h in net.households:
             fields = dict(households.get(h.id, {}))
+            sensor = fields.pop("room_sensor", None)
             if h.floor is not None:
                 fields.setdefault("floor", int(h.floor))
             try:
                 registry.add_household(h.id, h.entrance, who=who, **fields)
             except TypeError as exc:
                 raise RegistryError("type", f"household {h.id!r}: {exc}") from None
+            if sensor is not None:
+                if not isinstance(sensor, str):
+                    raise RegistryError(
+                        "type", f"household {h.id!r}: room_sensor must be a string"
+                    )
+                unit = units.get(h.entrance, h.entrance)
+                registry.add_device(
+                    ROOM_SENSOR_DEVICE.format(household=h.id),
+                    site,
+                    unit,
+                    sensor,
+                    "room_sensor",
+                    household_id=h.id,
+                    who=who,
+                )
     return registry.counts()

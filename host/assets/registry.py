@@ -11,6 +11,12 @@ what its data are stored under.
 Imported from the network file (see host/assets/network_import.py) and editable afterwards. An
 entrance's board is `(site, unit)`; registering an entrance registers its unit, which is what
 the ingest accepts data from.
+
+A room sensor is a device of kind `room_sensor` whose `point` is the sensor id the unit reports
+it under (`rooms[].sensor` in telemetry). It must name its household (refused with reason
+`missing-household` otherwise): that is where its readings are stored. Its unit is the
+household's entrance board, or a station unit of the household's station (a gateway relaying
+battery sensors); adding one marks the household `has_room_sensor`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ HOUSEHOLD_FIELDS = (
     "point",
 )
 DEVICE_KINDS = ("entrance_valve", "household_valve", "room_sensor", "heat_meter", "pressure")
+ROOM_SENSOR = "room_sensor"
 KINDS = {
     "station": "stations",
     "building": "buildings",
@@ -209,19 +216,26 @@ class Registry:
         household_id: str | None = None,
         who: str = "",
     ) -> None:
-        """A device on a board (a valve, a sensor) at `point`, optionally of a household."""
+        """A device on a board (a valve, a sensor) at `point`, optionally of a household (a
+        room sensor must name one; it may be on a station unit, a gateway)."""
         with self.storage.transaction():
             self._new("devices", id_, "device")
             if kind not in DEVICE_KINDS:
                 raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
             _check_identifier(point, "point")
-            ent = self.storage.entrance_served_by(site, unit)
-            if ent is None:
-                raise RegistryError("missing", f"no entrance is served by unit {site}/{unit}")
-            self._need_household_under(household_id, ent)
+            ent: str | None
+            if kind == ROOM_SENSOR:
+                ent = self._room_sensor_entrance(id_, site, unit, household_id)
+            else:
+                ent = self.storage.entrance_served_by(site, unit)
+                if ent is None:
+                    raise RegistryError("missing", f"no entrance is served by unit {site}/{unit}")
+                self._need_household_under(household_id, ent)
             if self.storage.device_at_point(site, unit, point):
                 raise RegistryError("duplicate", f"point {point!r} of {site}/{unit} is taken")
             self.storage.insert_device(id_, site, unit, point, kind, ent, household_id)
+            if kind == ROOM_SENSOR and household_id is not None:
+                self.storage.update_household(household_id, {"has_room_sensor": 1})
             self.storage.audit(
                 who or "registry",
                 "add_device",
@@ -229,6 +243,32 @@ class Registry:
                 {"unit": f"{site}/{unit}", "point": point},
                 "done",
             )
+
+    def _room_sensor_entrance(
+        self, id_: str, site: str, unit: str, household_id: str | None
+    ) -> str:
+        """The entrance of a room sensor's household, checked: the sensor's unit is that
+        entrance's board or a station unit (serving no entrance) of the same station."""
+        served = self.storage.entrance_served_by(site, unit)
+        if served is None and self.storage.unit_id(site, unit) is None:
+            raise RegistryError("missing", f"no unit {site}/{unit}")
+        if household_id is None:
+            raise RegistryError(
+                "missing-household",
+                f"room sensor {id_!r} must name its household (household_id)",
+            )
+        hh_entrance = self.storage.household_entrance(household_id)
+        if hh_entrance is None:
+            raise RegistryError("missing", f"no household {household_id!r}")
+        if served is not None:
+            self._need_household_under(household_id, served)
+            return served
+        hh_site = self.storage.entrance_units().get(hh_entrance, ("", ""))[0]
+        if hh_site != site:
+            raise RegistryError(
+                "inconsistent", f"household {household_id!r} is not at site {site!r}"
+            )
+        return hh_entrance
 
     def update_station(self, id_: str, who: str = "", **fields: Any) -> None:
         """Change a station's `name` (its site is where its boards publish: not changed)."""
@@ -281,6 +321,10 @@ class Registry:
             household_id = fields.get("household_id", row[2])
             if kind not in DEVICE_KINDS:
                 raise RegistryError("value", f"device kind {kind!r} not in {DEVICE_KINDS}")
+            if kind == ROOM_SENSOR and household_id is None:
+                raise RegistryError(
+                    "missing-household", f"room sensor {id_!r} must name its household"
+                )
             self._need_household_under(household_id, row[1])
             self.storage.update_device(id_, kind, household_id)
             self.storage.audit(who or "registry", "update_device", id_, fields, "done")

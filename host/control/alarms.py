@@ -1,4 +1,5 @@
-"""Alarms: temperature (low, high, very high), offline, sensor fault, valve stuck, board events.
+"""Alarms: temperature (low, high, very high), offline, sensor fault, valve stuck, board events,
+implausible room sensors.
 
 Lifecycle of one alarm, keyed by (site, unit, point, kind):
 
@@ -24,6 +25,10 @@ reading clears it. `valve_ok` false raises `valve_stuck`, true
 clears it. `offline` follows the board state (raised at the transition, cleared when the board
 is back). Thresholds: per point (a household or the entrance), then per unit for all its
 households (point `*`), then the configured defaults.
+
+Room sensors (point = the sensor id): `room_sensor_range`, `room_sensor_stuck`,
+`room_sensor_swing`, `room_sensor_fault`, raised and cleared by host/control/room_sensors.py
+(its docstring has the rules) through `room_sensor`.
 """
 
 from __future__ import annotations
@@ -50,7 +55,17 @@ SEVERITY = {
     "offline": "major",
     "sensor_fault": "major",
     "valve_stuck": "major",
+    "room_sensor_range": "warning",
+    "room_sensor_stuck": "warning",
+    "room_sensor_swing": "warning",
+    "room_sensor_fault": "major",
 }
+ROOM_SENSOR_KINDS = (
+    "room_sensor_range",
+    "room_sensor_stuck",
+    "room_sensor_swing",
+    "room_sensor_fault",
+)
 # Board events that raise or clear a host alarm of the same meaning.
 EVENT_RAISES = {
     "sensor_fault": "sensor_fault",
@@ -315,6 +330,31 @@ class Alarms:
             if ts_s - since >= th.min_duration_s:
                 self._pending.pop(key, None)
                 self._raise(key, ts_s, t_c, f"return {t_c:.1f} degC since {since} ({kind})")
+
+    def is_open(self, key: Key) -> bool:
+        """True when an alarm of this (site, unit, point, kind) is open."""
+        return key in self.open
+
+    def room_sensor(
+        self,
+        site: str,
+        unit: str,
+        sensor: str,
+        kind: str,
+        ts_s: float,
+        value: float | None,
+        on: bool,
+        text: str,
+    ) -> None:
+        """Raise (`on`) or clear a room sensor's alarm of `kind` (ROOM_SENSOR_KINDS); `text`
+        is the alarm's message, or the reason it clears."""
+        if kind not in ROOM_SENSOR_KINDS:
+            raise AlarmError(f"no room sensor alarm {kind!r}; one of {ROOM_SENSOR_KINDS}")
+        key = (site, unit, sensor, kind)
+        if on:
+            self._raise(key, ts_s, value, text)
+        else:
+            self._clear(key, ts_s, value, text)
 
     def board_transition(self, site: str, unit: str, online: bool, reason: str, now_s: float):
         key = (site, unit, BOARD_POINT, "offline")

@@ -12,8 +12,14 @@ Formats:
   `time (<tz>)`, `ts_s [s UTC]`, `unit`, `point`, then one column per field with its unit in
   brackets (`t_return_c [°C]`); one row per (unit, point, time), in time order.
 - **Excel** (openpyxl): one sheet per unit (entrance) with the same columns minus `unit`, the
-  time as a real Excel date-time in the station's local time; a last sheet `(export)` records
+  time as a real Excel date-time in the station's local time; a sheet `(rooms)` with the room
+  readings and estimates of the range (when there are any); a last sheet `(export)` records
   what was asked.
+
+Room temperatures (`read_rooms`): the readings of the site's room sensors and the estimates of
+its stations' households in the range, one row per (time, household, series): `series` is
+`reading` (with sensor and plausibility flag) or `estimate` (with standard error, method and
+whether it was measured). `rooms_to_csv` writes them alone (the API's `/export/rooms`).
 
 Times are shown in the station's local time zone. The registry has no time zone per station,
 so the caller names one (IANA name, `zoneinfo`); the default is `Asia/Shanghai` (UTC+8, no
@@ -52,6 +58,19 @@ _SUFFIX_UNITS = (("_c", "°C"), ("_pct", "%"), ("_kpa", "kPa"), ("_m3h", "m³/h"
 FIELDS = tuple(c for c in TELE_COLUMNS if c in QUERY_FIELDS)  # in storage column order
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
 INFO_SHEET = "(export)"  # parentheses cannot occur in a unit name, so no clash
+ROOMS_SHEET = "(rooms)"
+ROOM_COLUMNS = (
+    "household_id",
+    "unit",
+    "series",
+    "sensor",
+    "t_room_c",
+    "se_c",
+    "flag",
+    "measured",
+    "method",
+)
+_ROOM_HEADERS = {"t_room_c": "t_room_c [°C]", "se_c": "se_c [K]"}
 
 
 class ExportError(RefusedError, ValueError):
@@ -187,12 +206,96 @@ def read(storage: Storage, req: ExportRequest) -> list[Table]:
     return tables
 
 
+RoomRow = tuple[int, dict[str, Any]]  # (ts_s, {ROOM_COLUMNS})
+
+
+def read_rooms(storage: Storage, req: ExportRequest) -> list[RoomRow]:
+    """Room readings of the site's sensors and estimates of its stations' households in the
+    range (of the request's units, when it names some), in time order. Checks only the
+    range and time zone: a site without rooms has none."""
+    zone(req.tz)
+    if req.start_s >= req.end_s:
+        raise ExportError("bad-range", f"from ({req.start_s}) must be before to ({req.end_s})")
+    out: list[RoomRow] = []
+    for r in storage.room_readings_between(req.site, req.start_s, req.end_s, req.units):
+        out.append(
+            (
+                int(r["ts_s"]),
+                {
+                    "household_id": r["household_id"],
+                    "unit": r["unit"],
+                    "series": "reading",
+                    "sensor": r["sensor"],
+                    "t_room_c": r["t_room_c"],
+                    "se_c": None,
+                    "flag": r["flag"],
+                    "measured": True,
+                    "method": "sensor",
+                },
+            )
+        )
+    stations = storage.stations_at(req.site)
+    unit_of = {
+        h["household_id"]: h["unit"] for st in stations for h in storage.station_households(st)
+    }
+    for e in storage.room_estimates_between(stations, req.start_s, req.end_s):
+        unit = unit_of.get(e["household_id"], "")
+        if req.units and unit not in req.units:
+            continue
+        out.append(
+            (
+                int(e["ts_s"]),
+                {
+                    "household_id": e["household_id"],
+                    "unit": unit,
+                    "series": "estimate",
+                    "sensor": None,
+                    "t_room_c": e["t_room_c"],
+                    "se_c": e["se_c"],
+                    "flag": None,
+                    "measured": e["measured"],
+                    "method": e["method"],
+                },
+            )
+        )
+    out.sort(key=lambda r: (r[0], r[1]["household_id"], r[1]["series"]))
+    return out
+
+
+def _room_heads(tz: str) -> list[str]:
+    return [f"time ({tz})", "ts_s [s UTC]", *(_ROOM_HEADERS.get(c, c) for c in ROOM_COLUMNS)]
+
+
+def _room_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value))
+    return str(value)
+
+
+def rooms_to_csv(rows: list[RoomRow], req: ExportRequest) -> bytes:
+    """Room readings and estimates as CSV (UTF-8 with BOM, units in the headers)."""
+    tz = zone(req.tz)
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\r\n")
+    out.writerow(_room_heads(req.tz))
+    for ts, values in rows:
+        local = _local(ts, tz).isoformat()
+        out.writerow([local, ts, *(_room_cell(values[c]) for c in ROOM_COLUMNS)])
+    return buf.getvalue().encode("utf-8-sig")
+
+
 # ---------------------------------------------------------------- rendering ----
 def render(storage: Storage, req: ExportRequest, fmt: str) -> bytes:
     """The export as file content; raises ExportError before rendering anything."""
     _check_format(fmt)
     tables = read(storage, req)
-    return to_csv(tables, req) if fmt == "csv" else to_xlsx(tables, req)
+    if fmt == "csv":
+        return to_csv(tables, req)
+    return to_xlsx(tables, req, read_rooms(storage, req))
 
 
 def _check_format(fmt: str) -> None:
@@ -219,7 +322,8 @@ def _cell(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def to_xlsx(tables: list[Table], req: ExportRequest) -> bytes:
+def to_xlsx(tables: list[Table], req: ExportRequest, rooms: list[RoomRow] | None = None) -> bytes:
+    """The Excel workbook: a sheet per unit, `(rooms)` when `rooms` has rows, `(export)`."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -250,6 +354,21 @@ def to_xlsx(tables: list[Table], req: ExportRequest) -> bytes:
             when = WriteOnlyCell(sheet, value=local)
             when.number_format = "yyyy-mm-dd hh:mm:ss"
             sheet.append([when, ts, point, *(values.get(f) for f in req.fields)])
+    if rooms:
+        if len(rooms) > XLSX_MAX_ROWS:
+            raise ExportError("too-large", f"{len(rooms)} room rows exceed an Excel sheet")
+        sheet = book.create_sheet(ROOMS_SHEET)
+        sheet.freeze_panes = "A2"
+        head_cells = []
+        for text in _room_heads(req.tz):
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.font = bold
+            head_cells.append(cell)
+        sheet.append(head_cells)
+        for ts, values in rooms:
+            when = WriteOnlyCell(sheet, value=_local(ts, tz).replace(tzinfo=None))
+            when.number_format = "yyyy-mm-dd hh:mm:ss"
+            sheet.append([when, ts, *(values[c] for c in ROOM_COLUMNS)])
     info = book.create_sheet(INFO_SHEET)
     for key, value in (
         ("site", req.site),
@@ -278,7 +397,10 @@ def write_file(storage: Storage, req: ExportRequest, fmt: str, path: Path) -> in
     destination is left as it was. Returns the number of data rows."""
     _check_format(fmt)
     tables = read(storage, req)
-    data = to_csv(tables, req) if fmt == "csv" else to_xlsx(tables, req)
+    if fmt == "csv":
+        data = to_csv(tables, req)
+    else:
+        data = to_xlsx(tables, req, read_rooms(storage, req))
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:

@@ -12,6 +12,17 @@ the protocol's codes (`size`, `encoding`, `json`, `version`, `missing`, `type`, 
 `clock` (stamped more than `max_clock_ahead_s` in the future), `replayed` (a (unit, seq)
 already stored: a QoS 1 redelivery or an outbox replay), `unknown-version` (an ack of a desired
 version never issued) and `internal` (a bug: logged with its traceback).
+
+Room readings (`rooms` of a stored, not replayed, `tele` record) are stored under the household
+their sensor is linked to (a `room_sensor` device at (site, unit, point = sensor id)), with the
+reading's own time and its plausibility flag (host/control/room_sensors.py, which also raises
+the room sensor alarms). A reading from a sensor linked to no household is refused with reason
+`unlinked-sensor` (one count per reading; the detail names site, unit and sensor) while the
+rest of its record is stored.
+
+`latest[(site, unit)]` is the newest record of a board that has valves: what the balancer
+reads. A record without valves (a rooms-only record, a station unit's) replaces it only while
+the board has sent none with valves; the newest reading of each sensor is in `latest_rooms`.
 """
 
 from __future__ import annotations
@@ -28,9 +39,10 @@ import psycopg
 
 from host.control.alarms import Alarms
 from host.control.desired import Desired
+from host.control.room_sensors import RoomSensors
 from host.service.boards import Boards
 from host.service.mqtt_link import Delivery
-from host.storage import Storage, TeleMessage, tele_rows
+from host.storage import RoomReading, Storage, TeleMessage, tele_rows
 from shared import protocol as p
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,7 @@ class Metrics:
     processed: int = 0  # deliveries committed (a plain int, readable from any thread)
     stored_messages: Counter[str] = field(default_factory=Counter)  # by kind
     stored_records: int = 0
+    room_readings: int = 0  # room readings stored
     refused: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     batches: int = 0
     commit_s_sum: float = 0.0
@@ -73,6 +86,7 @@ class Ingest:
         accept_unknown_units: bool = False,
         max_clock_ahead_s: int = 86400,
         clock: Callable[[], float] = time.time,
+        room_sensors: RoomSensors | None = None,
     ) -> None:
         self.storage = storage
         self.sites = frozenset(sites)
@@ -87,6 +101,10 @@ class Ingest:
         # the API's "latest values" read. Not persisted: after a restart the boards refill it
         # within one collection period, and until then the balancer holds every target.
         self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+        # The newest reading of each room sensor of a board: {sensor: reading}; not persisted
+        # either (storage has every reading: Storage.latest_room_readings).
+        self.latest_rooms: dict[tuple[str, str], dict[str, RoomReading]] = {}
+        self.room_sensors = room_sensors or RoomSensors(storage, alarms)
 
     def process(self, deliveries: Sequence[Delivery]) -> None:
         """Handle a batch in one transaction (raises, with nothing stored, on a DB error)."""
@@ -101,20 +119,24 @@ class Ingest:
             entry[0] += 1
             entry[1] = detail
 
-        with self.storage.transaction():
-            for d in deliveries:
-                try:
-                    self._one(d, now_s, tele, refuse, stored)
-                except _DB_ERRORS:
-                    raise
-                except Exception as exc:  # a bug must not stop the service or lose the count
-                    log.exception("internal error on %s", d.topic)
-                    refuse(NO_UNIT, NO_UNIT, "internal", f"{d.topic}: {exc!r}")
-            records = self._store_tele(tele, now_s, refuse, stored)
-            self.boards.flush()
-            self.storage.count_refusals(
-                {k: (n, detail) for k, (n, detail) in refused.items()}, now_s
-            )
+        try:
+            with self.storage.transaction():
+                for d in deliveries:
+                    try:
+                        self._one(d, now_s, tele, refuse, stored)
+                    except _DB_ERRORS:
+                        raise
+                    except Exception as exc:  # a bug must not stop the service or the count
+                        log.exception("internal error on %s", d.topic)
+                        refuse(NO_UNIT, NO_UNIT, "internal", f"{d.topic}: {exc!r}")
+                records = self._store_tele(tele, now_s, refuse, stored)
+                self.boards.flush()
+                self.storage.count_refusals(
+                    {k: (n, detail) for k, (n, detail) in refused.items()}, now_s
+                )
+        except BaseException:
+            self.room_sensors.forget()  # judged readings that were not stored
+            raise
         done_s = self.clock()
         m = self.metrics
         m.received.update(received)
@@ -200,10 +222,13 @@ class Ingest:
             fresh.append((m, site, unit, msg))
         stored[p.TELE] += len(fresh)
         fresh.sort(key=lambda t: (t[0].unit_id, t[0].ts_s, t[0].seq))
+        links: dict[tuple[str, str], dict[str, str]] = {}
         for m, site, unit, msg in fresh:
             newest = self.latest.get((site, unit))
-            if newest is None or m.ts_s >= newest["ts_s"]:
+            if _replaces(msg, newest):
                 self.latest[(site, unit)] = msg
+            if msg.get("rooms"):
+                self._store_rooms(m, site, unit, msg["rooms"], links, refuse)
             self.boards.on_data(
                 (site, unit), m.unit_id, m.received_s, m.ts_s, m.seq, msg.get("health")
             )
@@ -213,3 +238,58 @@ class Ingest:
                     continue  # the entrance meters' own record: no valve, no probe
                 self.alarms.observe(site, unit, row[0], m.ts_s, row[1], row[7], row[8])
         return records
+
+    def _store_rooms(
+        self,
+        m: TeleMessage,
+        site: str,
+        unit: str,
+        rooms: list[dict[str, Any]],
+        links: dict[tuple[str, str], dict[str, str]],
+        refuse: Refuse,
+    ) -> None:
+        """Judge and store the room readings of one new record."""
+        key = (site, unit)
+        if key not in links:
+            links[key] = self.storage.room_sensor_links(site, unit)
+        readings = []
+        newest = self.latest_rooms.setdefault(key, {})
+        for room in rooms:
+            sensor = room["sensor"]
+            household_id = links[key].get(sensor)
+            if household_id is None:
+                refuse(
+                    site,
+                    unit,
+                    "unlinked-sensor",
+                    f"{site}/{unit} sensor {sensor!r} is linked to no household",
+                )
+                continue
+            ts_s = int(room.get("ts_s", m.ts_s))
+            t_c, ok = room["t_room_c"], room.get("sensor_ok")
+            reading = RoomReading(
+                household_id,
+                site,
+                unit,
+                sensor,
+                ts_s,
+                t_c,
+                ok,
+                room.get("battery_pct"),
+                room.get("rssi_dbm"),
+                self.room_sensors.judge(site, unit, sensor, ts_s, t_c, ok),
+            )
+            readings.append(reading)
+            if sensor not in newest or ts_s >= newest[sensor].ts_s:
+                newest[sensor] = reading
+        self.metrics.room_readings += self.storage.insert_room_readings(readings, m.received_s)
+
+
+def _replaces(msg: dict[str, Any], newest: dict[str, Any] | None) -> bool:
+    """Whether a new record becomes its board's `latest`: the newest record with valves; one
+    without valves only while the board has sent none with valves."""
+    if newest is None:
+        return True
+    if msg["valves"]:
+        return not newest["valves"] or msg["ts_s"] >= newest["ts_s"]
+    return not newest["valves"] and msg["ts_s"] >= newest["ts_s"]

@@ -6,9 +6,9 @@ default; `postgresql://user:pass@host:port/dbname` (or `postgres://`) for Postgr
 
 from __future__ import annotations
 
-from host.storage.base import Storage, StorageError, TeleMessage, tele_rows
+from host.storage.base import RoomReading, Storage, StorageError, TeleMessage, tele_rows
 
-__all__ = ["Storage", "StorageError", "TeleMessage", "open_storage", "tele_rows"]
+__all__ = ["RoomReading", "Storage", "StorageError", "TeleMessage", "open_storage", "tele_rows"]
 
 
 def open_storage(url: str, sqlite_synchronous: str = "FULL") -> Storage:

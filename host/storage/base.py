@@ -15,6 +15,7 @@ in its own module with the SQL of its tables:
 - registry.py: stations, buildings, entrances, households, devices
 - users.py: API users
 - balancing.py: strategy settings, overrides, decisions
+- rooms.py: room sensor readings (judged) and room temperature estimates
 
 No SQL lives outside host/storage/: the rest of the host calls these methods by name
 (tests/host/test_storage_layout.py checks it).
@@ -30,6 +31,7 @@ from host.storage.connection import Connection, StorageError
 from host.storage.desired import DesiredTables
 from host.storage.events import EventTables
 from host.storage.registry import RegistryTables
+from host.storage.rooms import RoomReading, RoomTables
 from host.storage.telemetry import (
     ENTRANCE_POINT,
     QUERY_FIELDS,
@@ -47,6 +49,7 @@ __all__ = [
     "QUERY_FIELDS",
     "TELE_COLUMNS",
     "Connection",
+    "RoomReading",
     "Storage",
     "StorageError",
     "TeleMessage",
@@ -56,6 +59,7 @@ __all__ = [
 
 
 class Storage(
+    RoomTables,
     TelemetryTables,
     UnitTables,
     EventTables,

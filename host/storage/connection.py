@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from host.errors import EvenheatError
-from host.storage.migrations import MIGRATIONS
+from host.storage.migrations import MIGRATIONS, PARTITION_MIGRATIONS
 
 
 class StorageError(EvenheatError, RuntimeError):
@@ -60,6 +60,10 @@ class Connection:
 
     def _forget(self) -> None:
         """Drop what was cached from a rolled-back transaction (concerns extend this)."""
+
+    def _migrate_partitions(self) -> None:
+        """Bring the telemetry partitions that exist to the columns of TELE_COLUMNS (after a
+        migration in PARTITION_MIGRATIONS; inside its transaction)."""
 
     def close(self) -> None:
         raise NotImplementedError
@@ -112,6 +116,8 @@ class Connection:
                     continue
                 for statement in statements:
                     self.execute(statement.format(**self._types))
+                if version in PARTITION_MIGRATIONS:
+                    self._migrate_partitions()
                 self.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
                 )

@@ -31,7 +31,7 @@ _PARENTS = (
         pi_integral_pct DOUBLE PRECISION, mode TEXT, sensor_ok SMALLINT, valve_ok SMALLINT,
         t_supply_c DOUBLE PRECISION, ent_t_return_c DOUBLE PRECISION,
         p_supply_kpa DOUBLE PRECISION, p_return_kpa DOUBLE PRECISION,
-        flow_m3h DOUBLE PRECISION, heat_kw DOUBLE PRECISION,
+        flow_m3h DOUBLE PRECISION, heat_kw DOUBLE PRECISION, t_outdoor_c DOUBLE PRECISION,
         PRIMARY KEY (unit_id, point, ts_s, seq)) PARTITION BY RANGE (ts_s)""",
     """CREATE TABLE IF NOT EXISTS tele_msg (
         unit_id BIGINT NOT NULL, seq BIGINT NOT NULL, ts_s BIGINT NOT NULL,
@@ -82,6 +82,13 @@ class PostgresStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def _migrate_partitions(self) -> None:
+        """A column added to the parent reaches every partition (none yet on a new database:
+        the parent is created after the migrations, from _PARENTS)."""
+        self.execute(
+            "ALTER TABLE IF EXISTS tele ADD COLUMN IF NOT EXISTS t_outdoor_c DOUBLE PRECISION"
+        )
 
     def _month(self, ts_s: int) -> None:
         name, start, end = month_bounds(ts_s)
@@ -152,6 +159,17 @@ class PostgresStorage(Storage):
             (unit_id,),
         ).fetchall()
         return [rows]
+
+    def _latest_value(
+        self, unit_id: int, point: str, field: str, start_s: int, end_s: int
+    ) -> tuple[int, float] | None:
+        row = self.execute(
+            f"SELECT ts_s, {field} FROM tele WHERE unit_id = ? AND point = ?"
+            f" AND ts_s BETWEEN ? AND ? AND {field} IS NOT NULL"
+            " ORDER BY ts_s DESC, seq DESC LIMIT 1",
+            (unit_id, point, start_s, end_s),
+        ).fetchone()
+        return (int(row[0]), float(row[1])) if row else None
 
     def count_samples(self, unit_id: int, point: str, start_s: int, end_s: int) -> int:
         row = self.fetch_one(

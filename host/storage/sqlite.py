@@ -31,7 +31,7 @@ _TELE_DDL = """CREATE TABLE IF NOT EXISTS tele_{m} (
     point TEXT NOT NULL, t_return_c REAL, target_c REAL, opening_cmd_pct REAL,
     opening_meas_pct REAL, pi_integral_pct REAL, mode TEXT, sensor_ok INTEGER,
     valve_ok INTEGER, t_supply_c REAL, ent_t_return_c REAL, p_supply_kpa REAL,
-    p_return_kpa REAL, flow_m3h REAL, heat_kw REAL,
+    p_return_kpa REAL, flow_m3h REAL, heat_kw REAL, t_outdoor_c REAL,
     PRIMARY KEY (unit_id, point, ts_s, seq)) WITHOUT ROWID"""
 _MSG_DDL = """CREATE TABLE IF NOT EXISTS tele_msg_{m} (
     unit_id INTEGER NOT NULL, seq INTEGER NOT NULL, ts_s INTEGER NOT NULL,
@@ -76,6 +76,16 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def _migrate_partitions(self) -> None:
+        """Partitions made before a column was added get it (at the end, where the template
+        has it: rows are inserted by position)."""
+        for (name,) in self.execute("SELECT name FROM partitions ORDER BY name").fetchall():
+            have = {r[1] for r in self.execute(f"PRAGMA table_info(tele_{name})").fetchall()}
+            for column in TELE_COLUMNS:
+                if column not in have:
+                    kind = "TEXT" if column == "mode" else "REAL"
+                    self.execute(f"ALTER TABLE tele_{name} ADD COLUMN {column} {kind}")
 
     def _month(self, ts_s: int) -> str:
         name, start, end = month_bounds(ts_s)
@@ -150,6 +160,20 @@ class SqliteStorage(Storage):
                 " WHERE unit_id = ? GROUP BY point",
                 (unit_id,),
             ).fetchall()
+
+    def _latest_value(
+        self, unit_id: int, point: str, field: str, start_s: int, end_s: int
+    ) -> tuple[int, float] | None:
+        for m in reversed(self._months_in(start_s, end_s)):
+            row = self._conn.execute(
+                f"SELECT ts_s, {field} FROM tele_{m} WHERE unit_id = ? AND point = ?"
+                f" AND ts_s BETWEEN ? AND ? AND {field} IS NOT NULL"
+                " ORDER BY ts_s DESC, seq DESC LIMIT 1",
+                (unit_id, point, start_s, end_s),
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), float(row[1])
+        return None
 
     def count_samples(self, unit_id: int, point: str, start_s: int, end_s: int) -> int:
         total = 0

@@ -37,17 +37,19 @@ TELE_COLUMNS = (
     "p_return_kpa",
     "flow_m3h",
     "heat_kw",
+    "t_outdoor_c",  # the entrance's (or station unit's) outdoor probe: migration 3
 )
 QUERY_FIELDS = frozenset(TELE_COLUMNS) - {"point", "mode"}
 LATEST_COLUMNS = ("ts_s", "seq", *TELE_COLUMNS)  # what a backend's latest-record rows hold
 _VALVE_FIELDS = TELE_COLUMNS[1:6]
-_ENTRANCE_FIELDS = (
+_ENTRANCE_FIELDS = (  # the protocol's names of TELE_COLUMNS[9:]
     "t_supply_c",
     "t_return_c",
     "p_supply_kpa",
     "p_return_kpa",
     "flow_m3h",
     "heat_kw",
+    "t_outdoor_c",
 )
 ENTRANCE_POINT = "entrance"
 
@@ -142,6 +144,12 @@ class TelemetryTables(UnitTables):
         """(seq, ts_s) of every stored telemetry message of a unit, in seq order."""
         raise NotImplementedError
 
+    def _latest_value(
+        self, unit_id: int, point: str, field: str, start_s: int, end_s: int
+    ) -> tuple[int, float] | None:
+        """(ts_s, value) of the newest non-null `field` of a point in [start_s, end_s]."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ queries ----
     def query(
         self,
@@ -170,6 +178,25 @@ class TelemetryTables(UnitTables):
                 bucket_s = 0
         with self.transaction():
             return self._query_partitions(uid, point, field, start_s, end_s, bucket_s)
+
+    def latest_value(
+        self,
+        site: str,
+        unit: str,
+        point: str,
+        field: str,
+        start_s: int = 0,
+        end_s: int = 1 << 40,
+    ) -> tuple[int, float] | None:
+        """(ts_s, value) of the newest record of a point whose `field` is not null, within
+        [start_s, end_s]; None when there is none (or no such unit)."""
+        if field not in QUERY_FIELDS:
+            raise StorageError(f"no telemetry field {field!r}; one of {sorted(QUERY_FIELDS)}")
+        uid = self.unit_id(site, unit)
+        if uid is None:
+            return None
+        with self.transaction():
+            return self._latest_value(uid, point, field, start_s, end_s)
 
     def latest_records(self, site: str, unit: str) -> dict[str, dict[str, Any]]:
         """The newest stored record of every point of a unit: {point: {ts_s, seq, field:

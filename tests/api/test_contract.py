@@ -26,6 +26,7 @@ from tests.api.conftest import ADMIN, STATION, audit_rows
 OPEN = {
     ("GET", "/api/v1/metrics"): "Prometheus text exposition, not JSON",
     ("GET", "/api/v1/export"): "a CSV or Excel file, not JSON",
+    ("GET", "/api/v1/export/rooms"): "a CSV or Excel file, not JSON",
 }
 
 

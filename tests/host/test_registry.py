@@ -142,9 +142,12 @@ def test_updates_and_deletes_are_checked_and_keep_a_units_history(registry, tmp_
     with pytest.raises(RegistryError) as err:
         registry.update_device("d1", household_id="E1-1")  # not under E3 (and missing)
     assert err.value.reason == "missing"
-    registry.update_device("d1", kind="room_sensor", household_id=None)
+    with pytest.raises(RegistryError) as err:  # a room sensor needs its household
+        registry.update_device("d1", kind="room_sensor", household_id=None)
+    assert err.value.reason == "missing-household"
+    registry.update_device("d1", kind="pressure", household_id=None)
     assert store.fetch_one("SELECT kind, household_id FROM devices WHERE id = 'd1'") == (
-        "room_sensor",
+        "pressure",
         None,
     )
     # an entrance goes once nothing hangs on it; its unit stays, with its id (its data)

@@ -96,7 +96,7 @@ def test_a_season_of_one_entrance_comes_back_in_well_under_a_second(storage):
         ts = season_start + 60 * seq
         batch.append(
             TeleMessage(
-                uid, seq, ts, 0.0, (("entrance", 40.0 + seq % 7, None, 50.0) + (None,) * 11,)
+                uid, seq, ts, 0.0, (("entrance", 40.0 + seq % 7, None, 50.0) + (None,) * 12,)
             )
         )
         if len(batch) == 20_000:

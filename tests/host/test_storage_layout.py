@@ -38,6 +38,7 @@ CONCERNS = (
     "registry",
     "users",
     "balancing",
+    "rooms",
 )
 
 

@@ -6,7 +6,9 @@ integer), {real} (double). A migration runs once, in one transaction, and is rec
 `schema_migrations`; never edit an applied migration: add the next version instead.
 
 Telemetry partitions (one pair of tables per calendar month) are not migrations: the storage
-backend creates them on demand from its own template (see sqlite.py and postgres.py).
+backend creates them on demand from its own template (see sqlite.py and postgres.py). A
+migration that changes the telemetry columns lists its version in PARTITION_MIGRATIONS: after
+its statements the backend alters the partitions that already exist (`_migrate_partitions`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 Migration = tuple[int, str, Sequence[str]]
+# Migrations after which the backend adds telemetry columns to its existing partitions.
+PARTITION_MIGRATIONS = frozenset({3})
 
 MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -101,6 +105,26 @@ MIGRATIONS: tuple[Migration, ...] = (
                 site TEXT NOT NULL, unit TEXT NOT NULL, valve TEXT NOT NULL,
                 target_c {real}, opening_pct {real}, set_s {real} NOT NULL,
                 set_by TEXT NOT NULL, PRIMARY KEY (site, unit, valve))""",
+        ),
+    ),
+    (
+        3,
+        "room readings and room estimates; the outdoor temperature in telemetry",
+        (
+            # One row per reading of a room sensor; a reading relayed twice (the same sensor
+            # and time in two records) is stored once.
+            """CREATE TABLE room_readings (
+                site TEXT NOT NULL, unit TEXT NOT NULL, sensor TEXT NOT NULL,
+                ts_s {big} NOT NULL, household_id TEXT NOT NULL, t_room_c {real},
+                sensor_ok INTEGER, battery_pct {real}, rssi_dbm {real}, flag TEXT,
+                received_s {real} NOT NULL, PRIMARY KEY (site, unit, sensor, ts_s))""",
+            """CREATE INDEX room_readings_household ON room_readings (household_id, ts_s)""",
+            # One row per household per estimator run (measured: the value is a sensor's).
+            """CREATE TABLE room_estimates (
+                household_id TEXT NOT NULL, ts_s {big} NOT NULL, station_id TEXT NOT NULL,
+                t_room_c {real}, se_c {real}, measured INTEGER NOT NULL, method TEXT NOT NULL,
+                PRIMARY KEY (household_id, ts_s))""",
+            """CREATE INDEX room_estimates_station ON room_estimates (station_id, ts_s)""",
         ),
     ),
 )
