@@ -24,10 +24,12 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from host.control.desired import CommandError, Desired
+from host.control.room_estimates import RoomEstimator, StationRooms
+from host.control.strategy import room_led
 from host.control.strategy.equalise import (
     Decision,
     StrategySettings,
@@ -42,7 +44,15 @@ log = logging.getLogger(__name__)
 
 Latest = Callable[[str, str], dict[str, Any] | None]  # (site, unit) -> newest tele message
 ENTRANCE_VALVE = "entrance"
-_EXTRA_SETTINGS = ("period_s", "enabled", "offsets", "household_type_offsets")
+_EXTRA_SETTINGS = (
+    "period_s",
+    "enabled",
+    "offsets",
+    "household_type_offsets",
+    "mode",
+    "building_modes",
+)
+_LEARNED = "room_offsets"  # stored with the settings, not one of them: what room mode learned
 
 
 class BalancerError(RefusedError, ValueError):
@@ -67,6 +77,12 @@ def _offsets(value: Any, name: str) -> dict[str, float]:
     return out
 
 
+def _mode(value: Any, name: str) -> str:
+    if value not in room_led.MODES:
+        raise BalancerError("bad-value", f"{name} must be one of {list(room_led.MODES)}")
+    return str(value)
+
+
 class Balancer:
     """Runs the first balancing strategy for every station the registry knows."""
 
@@ -85,6 +101,7 @@ class Balancer:
         self.clock = clock
         self._lock = threading.RLock()
         self._next_run_s: dict[str, float] = {}
+        self.rooms = RoomEstimator(storage, clock)
 
     # ------------------------------------------------------------ registry view ----
     def stations(self) -> list[str]:
@@ -108,11 +125,18 @@ class Balancer:
             enabled=self.cfg.enabled,
             offsets={},
             household_type_offsets={},
+            mode="return",
+            building_modes={},
         )
         stored = self.storage.strategy_settings(station_id)
         if stored:
-            out.update(stored)
+            out.update({k: v for k, v in stored.items() if k != _LEARNED})
         return out
+
+    def learned_offsets(self, station_id: str) -> dict[str, float]:
+        """What room mode has learned: offset (degC) by `unit/valve`."""
+        stored = self.storage.strategy_settings(station_id) or {}
+        return dict(stored.get(_LEARNED, {}))
 
     def _strategy_settings(self, settings: dict[str, Any]) -> StrategySettings:
         names = {f.name for f in fields(StrategySettings)}
@@ -127,6 +151,9 @@ class Balancer:
                 self.storage.audit(who, "set_strategy", station_id, changes, f"refused: {exc}")
             raise
         stored = {k: v for k, v in new.items() if k in changes or self._is_stored(station_id, k)}
+        learned = self.learned_offsets(station_id)
+        if learned:
+            stored[_LEARNED] = learned
         with self.storage.transaction():
             self.storage.save_strategy_settings(station_id, stored, self.clock(), who)
             self.storage.audit(who, "set_strategy", station_id, changes, "done")
@@ -152,6 +179,12 @@ class Balancer:
                 new[key] = value
             elif key in ("offsets", "household_type_offsets"):
                 new[key] = _offsets(value, key)
+            elif key == "mode":
+                new[key] = _mode(value, key)
+            elif key == "building_modes":
+                if not isinstance(value, dict):
+                    raise BalancerError("bad-value", "building_modes must be an object")
+                new[key] = {str(b): _mode(m, f"building_modes.{b}") for b, m in value.items()}
             else:
                 new[key] = _number(value, key)
         if new["period_s"] < 60:
@@ -185,8 +218,14 @@ class Balancer:
             strategy = self._strategy_settings(settings)
             now_s = self.clock()
             overridden = {(o["site"], o["unit"], o["valve"]) for o in self.overrides()}
-            entrances, households, sites = self._readings(station_id, settings, overridden)
+            rooms = self.rooms.run(station_id)
+            room_inputs = self._room_inputs(station_id, settings, strategy, rooms)
+            entrances, households, sites = self._readings(
+                station_id, settings, overridden, room_inputs
+            )
             decisions = balance_station(entrances, households, now_s, strategy)
+            for d in decisions:
+                d.inputs.update(room_inputs.notes.get(f"{d.unit}/{d.valve}", {"mode": "return"}))
             published = self._publish(decisions, sites, who)
             run_id = self._record(station_id, now_s, decisions, sites, published, trigger)
             with self.storage.transaction():
@@ -215,8 +254,83 @@ class Balancer:
             "published": published,
         }
 
+    def _room_inputs(
+        self,
+        station_id: str,
+        settings: dict[str, Any],
+        strategy: StrategySettings,
+        rooms: StationRooms,
+    ) -> _RoomInputs:
+        """Room mode's part of a run: each valve's room and its learned offset (stored)."""
+        cfg = room_led.RoomSettings(
+            target_c=strategy.room_target_c,
+            floor_c=strategy.room_floor_c,
+            gain_c_per_k_h=strategy.room_offset_gain_c_per_k_h,
+            max_se_c=strategy.room_max_se_c,
+        )
+        modes = settings["building_modes"]
+        by_hh = rooms.by_household()
+        valve_rooms: dict[str, room_led.Room | None] = {}
+        entrance_of: dict[str, list[room_led.Room | None]] = {}
+        building_of: dict[str, str] = {}
+        for h in rooms.households:
+            unit = str(h["unit"])
+            building_of[unit] = str(h.get("building_id") or "")
+            value = by_hh.get(str(h["household_id"]))
+            room = room_led.Room(*value) if value is not None else None
+            entrance_of.setdefault(unit, []).append(room)
+            if h.get("point"):
+                valve_rooms[f"{unit}/{h['point']}"] = room
+        for unit, members in entrance_of.items():
+            valve_rooms[f"{unit}/{ENTRANCE_VALVE}"] = room_led.entrance_room(members, cfg)
+        in_room_mode = {
+            key
+            for key in valve_rooms
+            if modes.get(building_of.get(key.split("/", 1)[0], ""), settings["mode"]) == "room"
+        }
+        learned = self.learned_offsets(station_id)
+        priors = {
+            f"{h['unit']}/{h['point']}": settings["household_type_offsets"].get(
+                str(h.get("household_type") or ""), 0.0
+            )
+            for h in rooms.households
+            if h.get("point")
+        }
+        dt_h = float(settings["period_s"]) / 3600.0
+        openings: dict[str, float | None] = {}
+        for site, unit in {(str(h["site"]), str(h["unit"])) for h in rooms.households}:
+            msg = self.latest(site, unit) or {"valves": []}
+            for v in msg["valves"]:
+                openings[f"{unit}/{v['id']}"] = v.get("opening_cmd_pct")
+        new, why = room_led.learn_all(
+            learned, priors, {k: valve_rooms[k] for k in in_room_mode}, cfg, dt_h, openings
+        )
+        if new != {k: learned.get(k) for k in new}:
+            stored = self.storage.strategy_settings(station_id) or {}
+            stored[_LEARNED] = {**learned, **new}
+            with self.storage.transaction():
+                self.storage.save_strategy_settings(station_id, stored, self.clock(), "strategy")
+        notes: dict[str, dict[str, Any]] = {}
+        for key, room in valve_rooms.items():
+            mode = "room" if key in in_room_mode else "return"
+            note: dict[str, Any] = {"mode": mode}
+            if room is not None:
+                note.update(t_room_c=round(room.t_room_c, 2), room_se_c=round(room.se_c, 2))
+                note["room_measured"] = room.measured
+            if mode == "room":
+                note.update(learned_offset_c=new[key], room_note=why[key])
+            notes[key] = note
+        if rooms.problem:
+            for note in notes.values():
+                note["room_problem"] = rooms.problem
+        return _RoomInputs({k: new[k] for k in in_room_mode}, notes)
+
     def _readings(
-        self, station_id: str, settings: dict[str, Any], overridden: set[tuple[str, str, str]]
+        self,
+        station_id: str,
+        settings: dict[str, Any],
+        overridden: set[tuple[str, str, str]],
+        room_inputs: _RoomInputs | None = None,
     ) -> tuple[list[ValveReading], dict[str, list[ValveReading]], dict[str, str]]:
         entrances: list[ValveReading] = []
         households: dict[str, list[ValveReading]] = {}
@@ -237,8 +351,11 @@ class Balancer:
                     continue
                 is_entrance = vid == ENTRANCE_VALVE
                 target = in_force.get(vid, {}).get("t_return_c", v.get("target_c"))
-                offset = offsets.get(f"{unit}/{vid}", 0.0)
-                if not is_entrance:
+                key = f"{unit}/{vid}"
+                offset = offsets.get(key, 0.0)
+                if room_inputs is not None and key in room_inputs.offsets_c:
+                    offset += room_inputs.offsets_c[key]  # learned, from the type's prior
+                elif not is_entrance:
                     offset += type_offsets.get(points.get(vid) or "", 0.0)
                 reading = ValveReading(
                     unit=unit,
@@ -420,6 +537,15 @@ class Balancer:
                 self.storage.drop_override(site, unit, valve)
                 self.storage.audit(who, "release", f"{site}/{unit}", valve, "done")
         return version
+
+
+@dataclass(frozen=True)
+class _RoomInputs:
+    """Room mode's inputs to a run, by `unit/valve`: the learned offsets (degC) of the valves
+    in room mode, and a note for every valve's decision record (its room, mode, learning)."""
+
+    offsets_c: dict[str, float]
+    notes: dict[str, dict[str, Any]]
 
 
 def _decision_dict(d: Decision, site: str) -> dict[str, Any]:

@@ -173,8 +173,8 @@ def test_bad_settings_are_refused():
 FAST = StrategySettings(hysteresis_c=0.3, max_step_c=2.0, fast_beyond_c=3.0, fast_step_c=4.0)
 
 
-def flat(valve, t, opening, offset=0.0, target=None, t_room=None, kind=None):
-    return ValveReading("e1", valve, t, None, NOW - 60, target, offset, opening, kind, t_room)
+def flat(valve, t, opening, offset=0.0, target=None, kind=None):
+    return ValveReading("e1", valve, t, None, NOW - 60, target, offset, opening, kind)
 
 
 def test_a_starved_valve_pulls_its_group_down_so_the_others_throttle():
@@ -206,18 +206,3 @@ def test_far_targets_move_fast_then_by_the_normal_step():
     assert d["b"].new_target_c == 49.0  # 3 K off: the normal 2 K step
     with pytest.raises(ValueError):
         StrategySettings(max_step_c=3.0, fast_step_c=2.0)
-
-
-def test_a_known_room_temperature_corrects_the_target():
-    group = [
-        flat("cold", 40.0, 95.0, t_room=17.0, kind="top"),  # 95 %: no trim, not starved
-        flat("warm", 40.0, 95.0, t_room=23.0),
-        flat("unknown", 40.0, 95.0),
-    ]
-    d = {x.valve: x for x in equalise_group(group, NOW, FAST)}
-    assert d["cold"].new_target_c == 43.0 and d["cold"].inputs["room_correction_c"] == 3.0
-    assert d["warm"].new_target_c == 37.0
-    assert d["unknown"].new_target_c == 40.0
-    assert d["cold"].inputs["household_type"] == "top" and d["cold"].inputs["t_room_c"] == 17.0
-    very = [flat("x", 40.0, 95.0, t_room=5.0)]
-    assert equalise_group(very, NOW, FAST)[0].new_target_c == 40.0 + FAST.room_max_c

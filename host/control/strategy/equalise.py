@@ -46,10 +46,11 @@ class StrategySettings:
     saturated_pct: float = 97.0  # a valve this open is starved if its return is below level
     fast_beyond_c: float = 3.0  # a target this far from what it should be moves faster...
     fast_step_c: float = 4.0  # ...by up to this much per period (max_step_c once close)
-    room_target_c: float = 20.0  # where a room temperature is known: what it should be
-    room_gain_c_per_k: float = 1.0  # return-target correction per K the room is off
-    room_max_c: float = 4.0  # largest room correction
+    room_target_c: float = 20.0  # room mode (strategy/room_led.py): what rooms should be
     starved_max_c: float = 3.0  # how far below the mean a starved valve may pull the level
+    room_floor_c: float = 18.0  # room mode: nobody below this (learning doubles below it)
+    room_offset_gain_c_per_k_h: float = 0.25  # room mode: offset learned per hour per K
+    room_max_se_c: float = 1.5  # room mode: a room less certain than this is not used
 
     def __post_init__(self) -> None:
         if self.stale_after_s <= 0 or self.hysteresis_c < 0 or self.max_step_c <= 0:
@@ -60,8 +61,10 @@ class StrategySettings:
             raise ValueError("min_fresh_share must be in (0, 1]")
         if self.fast_step_c < self.max_step_c or self.fast_beyond_c < 0:
             raise ValueError("fast_step_c must be >= max_step_c, fast_beyond_c >= 0")
-        if self.room_gain_c_per_k < 0 or self.room_max_c < 0:
-            raise ValueError("room_gain_c_per_k and room_max_c must not be negative")
+        if self.room_floor_c > self.room_target_c:
+            raise ValueError("room_floor_c must not be above room_target_c")
+        if self.room_offset_gain_c_per_k_h < 0 or self.room_max_se_c <= 0:
+            raise ValueError("room_offset_gain_c_per_k_h >= 0 and room_max_se_c > 0 required")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,6 @@ class ValveReading:
     offset_c: float = 0.0  # operator or household-type offset from the group mean
     opening_pct: float | None = None  # commanded opening, for the level trim
     household_type: str | None = None  # registry type ("top", "gable", ...), for the record
-    t_room_c: float | None = None  # measured room temperature of a household, if any
 
 
 @dataclass(frozen=True)
@@ -157,16 +159,6 @@ def starved_level_c(
     return max(min(lows), level_c - settings.starved_max_c)
 
 
-def room_correction_c(reading: ValveReading, settings: StrategySettings) -> float:
-    """Return-target correction from a known room temperature: a cold room raises its
-    valve's target (more flow), a warm one lowers it; 0 when no room temperature is known."""
-    t = reading.t_room_c
-    if t is None or t != t:
-        return 0.0
-    c = settings.room_gain_c_per_k * (settings.room_target_c - t)
-    return min(max(c, -settings.room_max_c), settings.room_max_c)
-
-
 def _decide(
     reading: ValveReading,
     mean_c: float | None,
@@ -175,7 +167,6 @@ def _decide(
     fresh: bool,
     settings: StrategySettings,
 ) -> Decision:
-    correction_c = room_correction_c(reading, settings)
     inputs = {
         "t_return_c": reading.t_return_c,
         "flow_m3h": reading.flow_m3h,
@@ -185,15 +176,13 @@ def _decide(
         "centred_offset_c": offset_c,
         "level_c": level_c,
         "household_type": reading.household_type,
-        "t_room_c": reading.t_room_c,
-        "room_correction_c": correction_c,
     }
     old = reading.target_c
     if not fresh:
         return Decision(reading.unit, reading.valve, old, old, "stale", mean_c, inputs)
     if mean_c is None:
         return Decision(reading.unit, reading.valve, old, old, "no_fresh_group", None, inputs)
-    wanted = level_c + offset_c + correction_c
+    wanted = level_c + offset_c
     wanted = min(max(wanted, settings.target_min_c), settings.target_max_c)
     gap = abs(wanted - old) if old is not None else 0.0
     limit = settings.fast_step_c if gap > settings.fast_beyond_c else settings.max_step_c

@@ -1,0 +1,133 @@
+"""Room-led targets (智能室温): offsets that the rooms correct, on top of equalisation.
+
+In return mode (host/control/strategy/equalise.py) every valve of a group is held at the
+group's return level plus a fixed offset (the household-type table). Equal returns leave the
+wrong flats cold wherever radiators or losses differ, so in room mode each valve's offset is
+learned: it moves by `gain_c_per_k_h` per K its room is below (or above) the target room
+temperature per hour since it last learned (at most an hour's worth: rooms answer over
+hours, so a faster integrator only winds up), twice as fast for a room below the floor, and
+stays put inside the deadband. The table's value is where the learning starts (a prior the
+room data correct). An entrance's offset learns from the mean room of its households the
+same way.
+
+Rooms count only where the host knows them well enough: measured (plausible and fresh) or
+estimated with a standard error of at most `max_se_c`. A valve without such a room keeps
+its learned offset unchanged (its loop follows the return level as in return mode), and
+says so in its note. Offsets are centred per group by the equaliser, so learning moves valves
+against each other, never the group's level (which the most open valve anchors).
+
+Pure logic: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MODES = ("return", "room")
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """Room mode's rules (degC, K)."""
+
+    target_c: float = 20.0
+    floor_c: float = 18.0
+    gain_c_per_k_h: float = 0.25  # offset change per hour per K of room error
+    cold_factor: float = 2.0  # faster for a room below the floor
+    deadband_k: float = 0.3
+    max_step_c: float = 1.5  # largest offset change per run
+    max_offset_c: float = 20.0  # as an operator's offsets
+    max_learned_c: float = 8.0  # how far learning may take an offset from its prior
+    max_se_c: float = 1.5  # a room estimate less certain than this is not used
+    open_pct: float = 97.0  # a cold room's valve this open gets no more from a higher offset
+    shut_pct: float = 3.0  # a warm room's valve this shut gets no less from a lower one
+
+    def __post_init__(self) -> None:
+        if not self.floor_c <= self.target_c:
+            raise ValueError("room floor_c must not be above target_c")
+        if self.gain_c_per_k_h < 0 or self.max_step_c <= 0 or self.max_se_c <= 0:
+            raise ValueError("room gain must not be negative; max_step_c, max_se_c positive")
+
+
+@dataclass(frozen=True)
+class Room:
+    """What the host knows of one room now: its temperature, standard error, and source."""
+
+    t_room_c: float
+    se_c: float
+    measured: bool
+
+
+def usable(room: Room | None, cfg: RoomSettings) -> bool:
+    return (
+        room is not None
+        and room.t_room_c == room.t_room_c
+        and room.se_c == room.se_c
+        and room.se_c <= cfg.max_se_c
+    )
+
+
+def learn(
+    offset_c: float,
+    room: Room | None,
+    cfg: RoomSettings,
+    dt_h: float = 1.0,
+    opening_pct: float | None = None,
+    prior_c: float = 0.0,
+) -> tuple[float, str]:
+    """The valve's next offset after `dt_h` hours (at most 1) and why ("room_cold",
+    "room_warm", "room_ok", "no_room", "valve_open", "valve_shut").
+
+    Anti-windup: a cold room whose valve is already (nearly) fully open cannot get more
+    water from a higher offset (it would only make the equaliser starve its neighbours), and
+    a warm one whose valve is shut cannot get less: their offsets hold."""
+    if not usable(room, cfg):
+        return offset_c, "no_room"
+    assert room is not None
+    error_k = cfg.target_c - room.t_room_c
+    if abs(error_k) <= cfg.deadband_k:
+        return offset_c, "room_ok"
+    if opening_pct is not None and error_k > 0 and opening_pct >= cfg.open_pct:
+        return offset_c, "valve_open"
+    if opening_pct is not None and error_k < 0 and opening_pct <= cfg.shut_pct:
+        return offset_c, "valve_shut"
+    gain = cfg.gain_c_per_k_h * min(max(dt_h, 0.0), 1.0)
+    gain *= cfg.cold_factor if room.t_room_c < cfg.floor_c else 1.0
+    step = max(-cfg.max_step_c, min(cfg.max_step_c, gain * error_k))
+    new = min(max(offset_c + step, prior_c - cfg.max_learned_c), prior_c + cfg.max_learned_c)
+    new = max(-cfg.max_offset_c, min(cfg.max_offset_c, new))
+    return round(new, 3), "room_cold" if error_k > 0 else "room_warm"
+
+
+def entrance_room(rooms: list[Room | None], cfg: RoomSettings) -> Room | None:
+    """An entrance's room: the mean of its households' usable rooms, with the floor weighing
+    in (the colder of the mean and the coldest room less a kelvin, so that one cold flat is
+    not averaged away). None when none of its rooms is usable."""
+    ok = [r for r in rooms if r is not None and usable(r, cfg)]
+    if not ok:
+        return None
+    mean = sum(r.t_room_c for r in ok) / len(ok)
+    coldest = min(r.t_room_c for r in ok)
+    se = (sum(r.se_c**2 for r in ok) ** 0.5) / len(ok)
+    t = min(mean, coldest + 1.0) if coldest < cfg.floor_c else mean
+    return Room(t, se, all(r.measured for r in ok))
+
+
+def learn_all(
+    offsets_c: Mapping[str, float],
+    priors_c: Mapping[str, float],
+    rooms: Mapping[str, Room | None],
+    cfg: RoomSettings,
+    dt_h: float = 1.0,
+    openings_pct: Mapping[str, float | None] | None = None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Next offsets of every valve key in `rooms` (learned so far, else its prior) after
+    `dt_h` hours, and why; `openings_pct` the valves' commanded openings, for anti-windup."""
+    new, why = {}, {}
+    openings = openings_pct or {}
+    for key, room in rooms.items():
+        prior = priors_c.get(key, 0.0)
+        start = offsets_c.get(key, prior)
+        new[key], why[key] = learn(start, room, cfg, dt_h, openings.get(key), prior)
+    return new, why

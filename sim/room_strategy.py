@@ -1,0 +1,215 @@
+"""Room-led balancing in the simulator's host hook: the host's room estimator and room mode
+(host.models.rooms, host.control.strategy.room_led) on the boards' telemetry, in process.
+
+Like sim.host_strategy.EqualiseStrategy it sees only what the host would: each board's
+latest record (returns, openings, targets, room readings with the board's own verdict,
+the entrance's supply and outdoor temperatures), the heat meters, and the registry's
+household types, valve points and sensor links. It keeps the history the estimator needs
+(one snapshot per decision), estimates every household's room, and in room mode learns each
+valve's offset from its room. `mode="return"` runs the same estimator (for the benchmark's
+accuracy figures) but balances by returns alone, with the fixed household-type offsets.
+
+`log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from host.control.strategy import room_led
+from host.control.strategy.equalise import StrategySettings, ValveReading, balance_station
+from host.models.rooms.estimate import (
+    RoomEstimateError,
+    RoomEstimates,
+    StationHistory,
+    estimate_station,
+)
+from sim.host_strategy import HostDecision
+
+PLAUSIBLE_C = (5.0, 35.0)
+
+
+@dataclass(frozen=True)
+class HouseholdLink:
+    """What the registry says of one household: its unit, valve point, type, sensor."""
+
+    unit: str
+    point: str | None
+    household_type: str
+    sensor: str | None
+
+
+class RoomLedStrategy:
+    """Equalisation with room-led offsets (mode "room") or fixed ones (mode "return")."""
+
+    def __init__(
+        self,
+        households: Sequence[HouseholdLink],
+        type_offsets_c: Mapping[str, float],
+        mode: str = "room",
+        period_s: float = 900.0,
+        history_h: float = 48.0,
+        settings: StrategySettings | None = None,
+    ):
+        if mode not in room_led.MODES:
+            raise ValueError(f"mode must be one of {room_led.MODES}")
+        self.households = list(households)
+        self.type_offsets = dict(type_offsets_c)
+        self.mode = mode
+        self.period_s = period_s
+        self.settings = settings or StrategySettings()
+        s = self.settings
+        self.room_cfg = room_led.RoomSettings(
+            target_c=s.room_target_c,
+            floor_c=s.room_floor_c,
+            gain_c_per_k_h=s.room_offset_gain_c_per_k_h,
+            max_se_c=s.room_max_se_c,
+        )
+        self.steps = int(round(history_h * 3600.0 / period_s))
+        self._hist: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.learned: dict[str, float] = {}
+        self.log: list[tuple[float, RoomEstimates | None]] = []
+
+    def _snapshot(self, records: Mapping[str, dict[str, Any]]) -> np.ndarray:
+        n = len(self.households)
+        ts, tr, te, room = (np.full(n, np.nan) for _ in range(4))
+        outdoor = []
+        for i, h in enumerate(self.households):
+            rec = records.get(h.unit)
+            if rec is None:
+                continue
+            ent = rec.get("entrance") or {}
+            valves = {v["id"]: v for v in rec["valves"]}
+            ts[i] = _num(ent.get("t_supply_c"))
+            te[i] = _num(valves.get("entrance", {}).get("t_return_c"))
+            if h.point is not None:
+                tr[i] = _num(valves.get(h.point, {}).get("t_return_c"))
+            if h.sensor is not None:
+                for r in rec.get("rooms", ()):
+                    t = r.get("t_room_c")
+                    ok = r.get("sensor_ok", True) and t is not None
+                    if r["sensor"] == h.sensor and ok and PLAUSIBLE_C[0] <= t <= PLAUSIBLE_C[1]:
+                        room[i] = t
+        for rec in records.values():
+            t_out = (rec.get("entrance") or {}).get("t_outdoor_c")
+            if t_out is not None:
+                outdoor.append(t_out)
+        t_out_c = float(np.mean(outdoor)) if outdoor else float("nan")
+        self._hist.append((ts, tr, te, t_out_c))
+        del self._hist[: -self.steps]
+        return room
+
+    def estimate(self, room: np.ndarray) -> RoomEstimates | None:
+        t_out = np.array([h[3] for h in self._hist])
+        if len(self._hist) < 4 or not np.all(np.isfinite(t_out)):
+            return None
+        history = StationHistory(
+            t_supply_c=_filled(np.array([h[0] for h in self._hist])),
+            t_return_c=_filled(np.array([h[1] for h in self._hist])),
+            t_entrance_return_c=_filled(np.array([h[2] for h in self._hist])),
+            t_out_c=t_out,
+            t_room_c=room,
+            household_type=tuple(h.household_type for h in self.households),
+            step_s=self.period_s,
+        )
+        try:
+            return estimate_station(history)
+        except RoomEstimateError:
+            return None
+
+    def decide(
+        self,
+        now_s: float,
+        records: Mapping[str, dict[str, Any]],
+        meter_flow_m3h: Mapping[str, float],
+    ) -> HostDecision:
+        est = self.estimate(self._snapshot(records))
+        self.log.append((now_s, est))
+        rooms: dict[str, room_led.Room | None] = {}
+        per_unit: dict[str, list[room_led.Room | None]] = {}
+        for i, h in enumerate(self.households):
+            room = None
+            if est is not None and np.isfinite(est.t_room_c[i]):
+                room = room_led.Room(
+                    float(est.t_room_c[i]), float(est.se_c[i]), bool(est.measured[i])
+                )
+            per_unit.setdefault(h.unit, []).append(room)
+            if h.point is not None:
+                rooms[f"{h.unit}/{h.point}"] = room
+        for unit, members in per_unit.items():
+            rooms[f"{unit}/entrance"] = room_led.entrance_room(members, self.room_cfg)
+        priors = {
+            f"{h.unit}/{h.point}": self.type_offsets.get(h.household_type, 0.0)
+            for h in self.households
+            if h.point is not None
+        }
+        if self.mode == "room":
+            dt_h = self.period_s / 3600.0
+            self.learned, _ = room_led.learn_all(self.learned, priors, rooms, self.room_cfg, dt_h)
+            offsets = self.learned
+        else:
+            offsets = priors
+        entrances: list[ValveReading] = []
+        households: dict[str, list[ValveReading]] = {}
+        for unit, rec in records.items():
+            for v in rec["valves"]:
+                key = f"{unit}/{v['id']}"
+                is_entrance = v["id"] == "entrance"
+                reading = ValveReading(
+                    unit=unit,
+                    valve=v["id"],
+                    t_return_c=v["t_return_c"],
+                    flow_m3h=meter_flow_m3h.get(unit) if is_entrance else None,
+                    measured_at_s=float(rec["ts_s"]),
+                    target_c=v["target_c"],
+                    offset_c=offsets.get(key, 0.0),
+                    opening_pct=v["opening_cmd_pct"],
+                )
+                if is_entrance:
+                    entrances.append(reading)
+                else:
+                    households.setdefault(unit, []).append(reading)
+        out = HostDecision()
+        for d in balance_station(entrances, households, now_s, self.settings):
+            if d.changed and d.new_target_c is not None:
+                out.targets.setdefault(d.unit, {})[d.valve] = {"t_return_c": d.new_target_c}
+        return out
+
+
+def _num(x: Any) -> float:  # noqa: ANN401
+    return float("nan") if x is None else float(x)
+
+
+def _filled(a: np.ndarray) -> np.ndarray:
+    """Gaps (a silent probe) carry the last value forward, the first one backwards."""
+    out = a.copy()
+    for j in range(out.shape[1]):
+        col = out[:, j]
+        ok = np.isfinite(col)
+        if not ok.any():
+            continue
+        idx = np.where(ok, np.arange(len(col)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        col[:] = col[idx]
+        col[: np.argmax(ok)] = col[np.argmax(ok)]
+    return out
+
+
+def links_of(scn: Any) -> list[HouseholdLink]:  # noqa: ANN401
+    """The registry's view of a scenario's households (as sim.demo registers them)."""
+    net = scn.estate.network
+    sensors = scn.rooms.mapping()
+    out = []
+    for i, h in enumerate(net.households):
+        point = h.id.removeprefix(h.entrance) if scn.boards.household_valves else None
+        sensor = sensors.get(i)
+        out.append(
+            HouseholdLink(
+                h.entrance, point, scn.estate.household_type[i], sensor[1] if sensor else None
+            )
+        )
+    return out
