@@ -62,28 +62,45 @@ class EqualiseStrategy:
         records: Mapping[str, dict[str, Any]],
         meter_flow_m3h: Mapping[str, float],
     ) -> HostDecision:
-        entrances: list[ValveReading] = []
-        households: dict[str, list[ValveReading]] = {}
-        for unit, rec in records.items():
-            for v in rec["valves"]:
-                is_entrance = v["id"] == "entrance"
-                reading = ValveReading(
-                    unit=unit,
-                    valve=v["id"],
-                    t_return_c=v["t_return_c"],
-                    flow_m3h=meter_flow_m3h.get(unit) if is_entrance else None,
-                    measured_at_s=float(rec["ts_s"]),
-                    target_c=v["target_c"],
-                    offset_c=0.0 if is_entrance else self.offsets.get(f"{unit}/{v['id']}", 0.0),
-                    opening_pct=v["opening_cmd_pct"],
-                    household_type=None if is_entrance else self.types.get(f"{unit}/{v['id']}"),
-                )
-                if is_entrance:
-                    entrances.append(reading)
-                else:
-                    households.setdefault(unit, []).append(reading)
-        out = HostDecision()
-        for d in balance_station(entrances, households, now_s, self.settings):
-            if d.changed and d.new_target_c is not None:
-                out.targets.setdefault(d.unit, {})[d.valve] = {"t_return_c": d.new_target_c}
-        return out
+        offsets = {key: off for key, off in self.offsets.items() if not key.endswith("/entrance")}
+        return equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings, self.types)
+
+
+def equalise_records(
+    now_s: float,
+    records: Mapping[str, dict[str, Any]],
+    meter_flow_m3h: Mapping[str, float],
+    offsets_c: Mapping[str, float],
+    settings: StrategySettings,
+    household_types: Mapping[str, str] | None = None,
+) -> HostDecision:
+    """host.control.strategy.equalise on the boards' latest records: one reading per valve
+    (offsets by `unit/valve`, entrances weighted by their heat meters), new targets of the
+    valves whose target changed."""
+    types = household_types or {}
+    entrances: list[ValveReading] = []
+    households: dict[str, list[ValveReading]] = {}
+    for unit, rec in records.items():
+        for v in rec["valves"]:
+            key = f"{unit}/{v['id']}"
+            is_entrance = v["id"] == "entrance"
+            reading = ValveReading(
+                unit=unit,
+                valve=v["id"],
+                t_return_c=v["t_return_c"],
+                flow_m3h=meter_flow_m3h.get(unit) if is_entrance else None,
+                measured_at_s=float(rec["ts_s"]),
+                target_c=v["target_c"],
+                offset_c=offsets_c.get(key, 0.0),
+                opening_pct=v["opening_cmd_pct"],
+                household_type=None if is_entrance else types.get(key),
+            )
+            if is_entrance:
+                entrances.append(reading)
+            else:
+                households.setdefault(unit, []).append(reading)
+    out = HostDecision()
+    for d in balance_station(entrances, households, now_s, settings):
+        if d.changed and d.new_target_c is not None:
+            out.targets.setdefault(d.unit, {})[d.valve] = {"t_return_c": d.new_target_c}
+    return out

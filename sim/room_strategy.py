@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from host.control.strategy import room_led
-from host.control.strategy.equalise import StrategySettings, ValveReading, balance_station
+from host.control.strategy.equalise import StrategySettings
 from host.models.rooms.estimate import (
     RoomEstimateError,
     RoomEstimates,
     StationHistory,
     estimate_station,
 )
-from sim.host_strategy import HostDecision
+from sim.host_strategy import HostDecision, equalise_records
 
 PLAUSIBLE_C = (5.0, 35.0)
 
@@ -153,31 +153,7 @@ class RoomLedStrategy:
             offsets = self.learned
         else:
             offsets = priors
-        entrances: list[ValveReading] = []
-        households: dict[str, list[ValveReading]] = {}
-        for unit, rec in records.items():
-            for v in rec["valves"]:
-                key = f"{unit}/{v['id']}"
-                is_entrance = v["id"] == "entrance"
-                reading = ValveReading(
-                    unit=unit,
-                    valve=v["id"],
-                    t_return_c=v["t_return_c"],
-                    flow_m3h=meter_flow_m3h.get(unit) if is_entrance else None,
-                    measured_at_s=float(rec["ts_s"]),
-                    target_c=v["target_c"],
-                    offset_c=offsets.get(key, 0.0),
-                    opening_pct=v["opening_cmd_pct"],
-                )
-                if is_entrance:
-                    entrances.append(reading)
-                else:
-                    households.setdefault(unit, []).append(reading)
-        out = HostDecision()
-        for d in balance_station(entrances, households, now_s, self.settings):
-            if d.changed and d.new_target_c is not None:
-                out.targets.setdefault(d.unit, {})[d.valve] = {"t_return_c": d.new_target_c}
-        return out
+        return equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
 
 
 def _num(x: Any) -> float:  # noqa: ANN401
