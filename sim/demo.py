@@ -221,7 +221,6 @@ class Demo:
         )
         from sim.board_mqtt.paho_umqtt import MQTTClient
         from sim.broker_run import BrokerPlant
-        from sim.runner import TYPE_OFFSET_C
 
         if self.api_port is not None:
             check_port_free("127.0.0.1", self.api_port)
@@ -256,9 +255,6 @@ class Demo:
         self.service = self.server.service
         self.peer = _ServicePeer(self.service)
         self.station = _register_estate(self.service, self.scn)
-        self.service.balancer.set_settings(
-            self.station, {"household_type_offsets": dict(TYPE_OFFSET_C)}, who="demo"
-        )
         self.server.start()  # with its API when api_port is set
         if not self.service.link.connected.wait(30.0):  # boards publish from the first step
             raise BrokerStartError(f"the host could not subscribe on port {self.mqtt_port}")

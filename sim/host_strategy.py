@@ -41,7 +41,7 @@ class HostStrategy(Protocol):
 class EqualiseStrategy:
     """host.control.strategy.equalise on the boards' telemetry: entrance returns equalised
     across the station (weighted by heat-meter flow), household returns within each entrance,
-    with a household-type offset (exposed flats get a lower target relative to their neighbours;
+    with a household-type offset (exposed flats get a higher target relative to their neighbours;
     the strategy centres offsets per group and trims the level on the valves' openings)."""
 
     def __init__(

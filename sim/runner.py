@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from host.control.strategy.equalise import TYPE_OFFSET_C
 from sim.devices import FaultSchedule, HeatMeter
 from sim.host_strategy import EqualiseStrategy, HostStrategy
 from sim.metrics import MetricsAccumulator, energy_balance
@@ -33,18 +34,6 @@ from sim.room_sensors import RoomSensorField
 from sim.scenario import Scenario
 from sim.virtual_board import EPOCH_S, ProbeParams, VirtualBoard
 
-#: Household-type compensation (户型补偿) of the equalising strategy: exposed flats get this
-#: much higher a return target than a middle flat (°C; centred per entrance by the strategy).
-#: Higher, not lower: with the same supply and radiators sized by floor area, a flat that loses
-#: more heat needs a warmer radiator for the same room, i.e. more flow and a warmer return.
-#: Sized on the typical estate's physics (docs/simulator.md, "Household-type offsets").
-TYPE_OFFSET_C = {
-    "ground": 4.0,
-    "gable": 7.0,
-    "unheated_neighbours": 8.0,
-    "top": 10.0,
-    "top_gable": 14.0,
-}
 _MAX_BOARD_VALVES = 33
 
 
@@ -372,8 +361,8 @@ def run(
         tmp.cleanup()
     events: dict[str, int] = {}
     for b in boards:
-        for name in b.app.events.names():
-            events[name] = events.get(name, 0) + 1
+        for name, n in b.event_counts.items():
+            events[name] = events.get(name, 0) + n
     return RunResult(
         scenario=scn.name,
         seed=scn.seed,

@@ -195,6 +195,7 @@ class VirtualBoard:
         hw = hal.Hardware(self.clock, actuators, angles, sensors, (), None, fs_root)
         self.app = App(self.board, hw)
         self.app.state_every = 12  # PI state to "flash" hourly: the simulator's files are scratch
+        self.event_counts = self._count_events()
         if config:
             ok, reason = self.app.apply_config(config)
             if not ok:
@@ -204,6 +205,21 @@ class VirtualBoard:
         self.app.on_record = self._record
         self._kick = False
         self._tune_tasks(phase_ms)
+
+    def _count_events(self) -> dict[str, int]:
+        """Every event the board emits, by name (its ring keeps only the last 32)."""
+        log = self.app.events
+        counts: dict[str, int] = {}
+        for name in log.names():  # emitted while the program started
+            counts[name] = counts.get(name, 0) + 1
+        emit = log.emit
+
+        def counting(event: str, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            counts[event] = counts.get(event, 0) + 1
+            return emit(event, *args, **kwargs)
+
+        log.emit = counting  # type: ignore[method-assign]
+        return counts
 
     def _tune_tasks(self, phase_ms: int) -> None:
         sched = self.app.scheduler

@@ -31,6 +31,7 @@ from host.control.desired import CommandError, Desired
 from host.control.room_estimates import RoomEstimator, StationRooms
 from host.control.strategy import room_led
 from host.control.strategy.equalise import (
+    TYPE_OFFSET_C,
     Decision,
     StrategySettings,
     ValveReading,
@@ -124,7 +125,7 @@ class Balancer:
             period_s=self.cfg.period_s,
             enabled=self.cfg.enabled,
             offsets={},
-            household_type_offsets={},
+            household_type_offsets=dict(TYPE_OFFSET_C),
             mode="return",
             building_modes={},
         )

@@ -93,7 +93,7 @@ class StrategyConfig:
     limit, target range, ...) live in the database and are changed through the API."""
 
     enabled: bool = True
-    period_s: float = 1800.0  # default control period; a station's own setting overrides it
+    period_s: float = 900.0  # default control period; a station's own setting overrides it
 
 
 @dataclass(frozen=True)

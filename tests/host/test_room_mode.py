@@ -95,11 +95,13 @@ def test_room_mode_estimates_every_room_and_learns_offsets_from_them(station, mo
     assert h1["room_note"] == "room_cold" and h3["room_note"] == "room_warm"
     assert h4["room_measured"] is False and h4["room_se_c"] > 0.3
     learned = station.balancer.learned_offsets("st1")
-    # a period's worth of 0.25 K per K per hour, doubled below the 18 degC floor (3 K cold);
-    # from the type prior (no household-type offsets set here: 0)
-    dt_h = station.balancer.settings("st1")["period_s"] / 3600.0
-    assert learned["b1/h1"] == pytest.approx(0.25 * dt_h * 2 * 3.0, abs=1e-3)
-    assert learned["b1/h3"] == pytest.approx(-0.25 * dt_h * 2.5, abs=1e-3)
+    # a period's worth of 0.25 K per K per hour, doubled below the 18 degC floor (3 K cold),
+    # from the household-type offset (the default table's: top +10, gable +7)
+    settings = station.balancer.settings("st1")
+    dt_h = settings["period_s"] / 3600.0
+    prior = settings["household_type_offsets"]
+    assert learned["b1/h1"] == pytest.approx(prior["top"] + 0.25 * dt_h * 2 * 3.0, abs=1e-3)
+    assert learned["b1/h3"] == pytest.approx(prior["gable"] - 0.25 * dt_h * 2.5, abs=1e-3)
     assert "b1/entrance" in learned
     # The cold flat's target rises relative to the warm one's.
     assert by_valve["h1"]["new_target_c"] > by_valve["h3"]["new_target_c"]

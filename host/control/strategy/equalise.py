@@ -6,8 +6,10 @@ mean similar heat delivered per unit of need (the brochure's 智能回水). Each
 1. horizontal: every entrance's target is the flow-weighted mean return temperature of the
    station's entrances with fresh, plausible data, plus that entrance's offset;
 2. vertical: where households have valves, each household's target is the flow-weighted mean
-   of its entrance's households, plus the household's offset (negative for top-floor and gable
-   flats: a lower return means more flow for a flat that loses more heat).
+   of its entrance's households, plus the household's offset (positive for top-floor and gable
+   flats: with the same supply and radiators sized by floor area, a flat that loses more heat
+   needs a warmer radiator, i.e. more flow and a warmer return; room mode learns it instead,
+   strategy/room_led.py).
 
 Equalising to the mean alone has no anchor: a throttled valve lowers its return, the mean
 falls, every target follows it down and the valves close a little more each period (the
@@ -26,7 +28,14 @@ Pure logic: no I/O, no clock (the caller passes `now_s`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The default household-type offsets (degC by registry type; type_offsets.json says why).
+TYPE_OFFSET_C: dict[str, float] = json.loads(
+    Path(__file__).with_name("type_offsets.json").read_text()
+)["offsets_c"]
 
 
 @dataclass(frozen=True)
