@@ -86,12 +86,13 @@ def main() -> None:
     ap.add_argument("--scenarios", default="compact,sized")
     ap.add_argument("--shares", default="0.1,0.05")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--modes", default="room,return", help="room,return (the peer) or one")
     args = ap.parse_args()
     jobs = [
         (name, float(share), mode, args.days)
         for name in args.scenarios.split(",")
         for share in args.shares.split(",")
-        for mode in ("room", "return")
+        for mode in args.modes.split(",")
     ]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(one, *zip(*jobs, strict=True)))
@@ -109,7 +110,7 @@ def main() -> None:
     print("\nroom mode / return mode on the same days:")
     by = {(r["scenario"], r["share"], r["mode"]): r for r in rows}
     for name, share, mode, _ in jobs:
-        if mode != "room":
+        if mode != "room" or (name, share, "return") not in by:
             continue
         a, b = by[(name, share, "room")], by[(name, share, "return")]
         ratios = ", ".join(

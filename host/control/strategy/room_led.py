@@ -40,6 +40,7 @@ class RoomSettings:
     max_offset_c: float = 20.0  # as an operator's offsets
     max_learned_c: float = 8.0  # how far learning may take an offset from its prior
     max_se_c: float = 1.5  # a room estimate less certain than this is not used
+    entrance_share: float = 0.5  # households with a usable room before an entrance learns
     open_pct: float = 97.0  # a cold room's valve this open gets no more from a higher offset
     shut_pct: float = 3.0  # a warm room's valve this shut gets no less from a lower one
 
@@ -103,9 +104,10 @@ def learn(
 def entrance_room(rooms: list[Room | None], cfg: RoomSettings) -> Room | None:
     """An entrance's room: the mean of its households' usable rooms, with the floor weighing
     in (the colder of the mean and the coldest room less a kelvin, so that one cold flat is
-    not averaged away). None when none of its rooms is usable."""
+    not averaged away). None unless at least `entrance_share` of its households have a
+    usable room: one sensed top flat does not speak for a whole staircase."""
     ok = [r for r in rooms if r is not None and usable(r, cfg)]
-    if not ok:
+    if not ok or len(ok) < cfg.entrance_share * len(rooms):
         return None
     mean = sum(r.t_room_c for r in ok) / len(ok)
     coldest = min(r.t_room_c for r in ok)
