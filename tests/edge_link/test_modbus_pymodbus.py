@@ -334,9 +334,8 @@ def test_room_panels_on_pymodbus_one_silent_then_back(tmp_path):
             probe_ms=60_000,
             stale_ms=1500,
         )
-        t0 = time.monotonic()
         assert poller.poll(budget_ms=2000) == 4
-        assert time.monotonic() - t0 < 0.5  # four live devices at 9600 baud, no timeout
+        assert poller.master.stats["timeouts"] == 0  # four live devices: nothing waited out
         rooms = {r["id"]: r for r in poller.report_rooms()}
         assert rooms["f6-east"]["t_room_c"] == pytest.approx(21.5)
         assert rooms["f6-west"]["t_room_c"] == 19.25 and rooms["f6-west"]["battery_pct"] == 64
@@ -358,9 +357,9 @@ def test_room_panels_on_pymodbus_one_silent_then_back(tmp_path):
         assert not poller.room_fresh(west)
         probe.read()
         assert probe.fault == hal.F_STALE
-        t0 = time.monotonic()
+        waited = poller.master.stats["timeouts"]
         poller.poll(budget_ms=2000)
-        assert time.monotonic() - t0 < 0.5  # the isolated panel costs no timeout
+        assert poller.master.stats["timeouts"] == waited  # the isolated panel costs no timeout
         assert poller.rooms_by_id["f6-east"].ok() and poller.by_id["hh1"].ok()
         # Back: probed, readmitted, fresh again.
         bus.faults.pop(22)

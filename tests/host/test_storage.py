@@ -87,7 +87,9 @@ def test_queries_return_time_order_across_months_and_downsample(storage):
 
 
 @pytest.mark.slow
-def test_a_season_of_one_entrance_comes_back_in_well_under_a_second(storage):
+def test_a_season_of_one_entrance_comes_back_whole_and_downsampled(storage):
+    """A heating season at one record a minute, across its monthly partitions. How fast is
+    printed, not asserted: a time bound fails on a loaded machine (speed lives in bench/)."""
     uid = storage.add_unit(SITE, "b1")
     season_start = 1760000000  # mid-October, about 180 days at one record a minute
     n = 260_000
@@ -113,7 +115,6 @@ def test_a_season_of_one_entrance_comes_back_in_well_under_a_second(storage):
     assert len(rows) == n and rows[0][0] == season_start and rows[-1][0] == end - 60
     assert 900 <= len(down) <= 1001
     print(f"{storage.dialect}: full season {full_s:.3f} s, downsampled {down_s:.3f} s")
-    assert full_s < 0.8 and down_s < 0.5
 
 
 def test_boards_events_refusals_persist(storage, db_url):
