@@ -27,6 +27,7 @@ from host.models.rooms.estimate import (
     RoomEstimates,
     StationHistory,
     estimate_station,
+    fill_gaps,
 )
 from sim.host_strategy import HostDecision, equalise_records
 
@@ -108,9 +109,9 @@ class RoomLedStrategy:
         if len(self._hist) < 4 or not np.all(np.isfinite(t_out)):
             return None
         history = StationHistory(
-            t_supply_c=_filled(np.array([h[0] for h in self._hist])),
-            t_return_c=_filled(np.array([h[1] for h in self._hist])),
-            t_entrance_return_c=_filled(np.array([h[2] for h in self._hist])),
+            t_supply_c=fill_gaps(np.array([h[0] for h in self._hist])),
+            t_return_c=fill_gaps(np.array([h[1] for h in self._hist])),
+            t_entrance_return_c=fill_gaps(np.array([h[2] for h in self._hist])),
             t_out_c=t_out,
             t_room_c=room,
             household_type=tuple(h.household_type for h in self.households),
@@ -158,21 +159,6 @@ class RoomLedStrategy:
 
 def _num(x: Any) -> float:  # noqa: ANN401
     return float("nan") if x is None else float(x)
-
-
-def _filled(a: np.ndarray) -> np.ndarray:
-    """Gaps (a silent probe) carry the last value forward, the first one backwards."""
-    out = a.copy()
-    for j in range(out.shape[1]):
-        col = out[:, j]
-        ok = np.isfinite(col)
-        if not ok.any():
-            continue
-        idx = np.where(ok, np.arange(len(col)), 0)
-        np.maximum.accumulate(idx, out=idx)
-        col[:] = col[idx]
-        col[: np.argmax(ok)] = col[np.argmax(ok)]
-    return out
 
 
 def links_of(scn: Any) -> list[HouseholdLink]:  # noqa: ANN401

@@ -27,6 +27,7 @@ from host.models.rooms.estimate import (
     RoomEstimates,
     StationHistory,
     estimate_station,
+    fill_gaps,
 )
 from host.storage import Storage
 
@@ -101,14 +102,7 @@ class RoomEstimator:
         counts = np.bincount(b, minlength=steps)
         with np.errstate(invalid="ignore"):
             out = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-        last = np.nan
-        for i in range(steps):  # carry forward, then fill the start backwards
-            if out[i] == out[i]:
-                last = out[i]
-            else:
-                out[i] = last
-        first = out[np.isfinite(out)][0]
-        return np.where(np.isfinite(out), out, first)
+        return fill_gaps(out)
 
     def station(self, station_id: str) -> StationRooms:
         """Estimate every household of a station now (nothing stored)."""

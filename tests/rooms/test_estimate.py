@@ -11,6 +11,7 @@ from host.models.rooms.estimate import (
     RoomEstimateError,
     StationHistory,
     estimate_station,
+    fill_gaps,
 )
 from host.models.rooms.heat_balance import memory_weights, room_temperature_c
 
@@ -125,3 +126,13 @@ def test_too_few_sensed_flats_and_bad_shapes_are_refused():
             h.household_type,
             1800,
         )
+
+
+def test_gaps_in_a_history_carry_the_last_value_and_a_silent_column_stays_unknown():
+    nan = np.nan
+    a = np.array([[nan, 1.0, nan], [2.0, nan, nan], [nan, 3.0, nan], [4.0, nan, nan]])
+    out = fill_gaps(a)
+    assert out[:, 0].tolist() == [2.0, 2.0, 2.0, 4.0]
+    assert out[:, 1].tolist() == [1.0, 1.0, 3.0, 3.0]
+    assert np.all(np.isnan(out[:, 2]))
+    assert fill_gaps(np.array([nan, 5.0, nan])).tolist() == [5.0, 5.0, 5.0]

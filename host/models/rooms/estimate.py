@@ -65,6 +65,19 @@ class EstimatorSettings:
     exponent: float = EXPONENT
 
 
+def fill_gaps(series: np.ndarray) -> np.ndarray:
+    """A history (time first; one series or one per column) with its gaps filled: a silent
+    probe's bins carry its last value forward, the bins before its first value take that
+    one. A column with no value at all stays NaN."""
+    a = np.asarray(series, dtype=float)
+    ok = np.isfinite(a)
+    steps = np.arange(a.shape[0]).reshape((-1,) + (1,) * (a.ndim - 1))
+    last = np.maximum.accumulate(np.where(ok, steps, -1), axis=0)
+    first = np.argmax(ok, axis=0)
+    idx = np.where(last >= 0, last, first)
+    return np.take_along_axis(a, idx, axis=0)
+
+
 @dataclass(frozen=True)
 class StationHistory:
     """What the host knows of one station's households, oldest first on a uniform step.
