@@ -4,10 +4,14 @@
 Like sim.host_strategy.EqualiseStrategy it sees only what the host would: each board's
 latest record (returns, openings, targets, room readings with the board's own verdict,
 the entrance's supply and outdoor temperatures), the heat meters, and the registry's
-household types, valve points and sensor links. It keeps the history the estimator needs
-(one snapshot per decision), estimates every household's room, and in room mode learns each
-valve's offset from its room. `mode="return"` runs the same estimator (for the benchmark's
-accuracy figures) but balances by returns alone, with the fixed household-type offsets.
+household types, valve points and sensor links. Room readings are judged by the host's
+plausibility rules (host.control.room_sensors: a window-sill sensor's swings, a stuck one),
+on the readings this hook sees, the latest of each board per decision. It keeps the history
+the estimator needs (one snapshot per decision), estimates every household's room, and in
+room mode learns each valve's offset from its room, judged against its group's (with the
+board's commanded openings for anti-windup). `mode="return"` runs the same estimator (for
+the benchmark's accuracy figures) but balances by returns alone, with the fixed
+household-type offsets.
 
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from host.control.room_sensors import SensorState
 from host.control.strategy import room_led
 from host.control.strategy.equalise import StrategySettings
 from host.models.rooms.estimate import (
@@ -30,8 +35,6 @@ from host.models.rooms.estimate import (
     fill_gaps,
 )
 from sim.host_strategy import HostDecision, equalise_records
-
-PLAUSIBLE_C = (5.0, 35.0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,20 @@ class RoomLedStrategy:
         self._hist: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
         self.learned: dict[str, float] = {}
         self.log: list[tuple[float, RoomEstimates | None]] = []
+        self._sensors: dict[str, SensorState] = {}
+        self._flags: dict[str, str | None] = {}
+
+    def _plausible(self, reading: dict[str, Any]) -> bool:
+        """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
+        the readings this hook sees: the latest of each board per decision)."""
+        sensor = reading["sensor"]
+        state = self._sensors.setdefault(sensor, SensorState())
+        ts = int(reading.get("ts_s", 0))
+        if ts > state.last_ts:
+            self._flags[sensor] = state.judge(
+                ts, reading.get("t_room_c"), reading.get("sensor_ok")
+            )
+        return self._flags.get(sensor) is None
 
     def _snapshot(self, records: Mapping[str, dict[str, Any]]) -> np.ndarray:
         n = len(self.households)
@@ -91,10 +108,8 @@ class RoomLedStrategy:
                 tr[i] = _num(valves.get(h.point, {}).get("t_return_c"))
             if h.sensor is not None:
                 for r in rec.get("rooms", ()):
-                    t = r.get("t_room_c")
-                    ok = r.get("sensor_ok", True) and t is not None
-                    if r["sensor"] == h.sensor and ok and PLAUSIBLE_C[0] <= t <= PLAUSIBLE_C[1]:
-                        room[i] = t
+                    if r["sensor"] == h.sensor and self._plausible(r):
+                        room[i] = r["t_room_c"]
         for rec in records.values():
             t_out = (rec.get("entrance") or {}).get("t_outdoor_c")
             if t_out is not None:
@@ -130,14 +145,23 @@ class RoomLedStrategy:
     ) -> HostDecision:
         est = self.estimate(self._snapshot(records))
         self.log.append((now_s, est))
-        rooms: dict[str, room_led.Room | None] = {}
-        per_unit: dict[str, list[room_led.Room | None]] = {}
-        for i, h in enumerate(self.households):
+        own: list[room_led.Room | None] = []
+        for i in range(len(self.households)):
             room = None
             if est is not None and np.isfinite(est.t_room_c[i]):
                 room = room_led.Room(
-                    float(est.t_room_c[i]), float(est.se_c[i]), bool(est.measured[i])
+                    float(est.t_room_c[i]),
+                    float(est.se_c[i]),
+                    bool(est.measured[i]),
+                    float(est.se_type_c[i]),
                 )
+            own.append(room)
+        kinds = [h.household_type for h in self.households]
+        rooms: dict[str, room_led.Room | None] = {}
+        per_unit: dict[str, list[room_led.Room | None]] = {}
+        for h, room in zip(
+            self.households, room_led.pool_by_type(own, kinds, self.room_cfg), strict=True
+        ):
             per_unit.setdefault(h.unit, []).append(room)
             if h.point is not None:
                 rooms[f"{h.unit}/{h.point}"] = room
@@ -150,7 +174,15 @@ class RoomLedStrategy:
         }
         if self.mode == "room":
             dt_h = self.period_s / 3600.0
-            self.learned, _ = room_led.learn_all(self.learned, priors, rooms, self.room_cfg, dt_h)
+            openings = {
+                f"{unit}/{v['id']}": v.get("opening_cmd_pct")
+                for unit, rec in records.items()
+                for v in rec["valves"]
+            }
+            groups = room_led.groups_of(list(rooms), "entrance")
+            self.learned, _ = room_led.learn_all(
+                self.learned, priors, rooms, self.room_cfg, dt_h, openings, groups
+            )
             offsets = self.learned
         else:
             offsets = priors

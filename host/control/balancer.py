@@ -274,11 +274,14 @@ class Balancer:
         valve_rooms: dict[str, room_led.Room | None] = {}
         entrance_of: dict[str, list[room_led.Room | None]] = {}
         building_of: dict[str, str] = {}
+        own = []
         for h in rooms.households:
+            value = by_hh.get(str(h["household_id"]))
+            own.append(room_led.Room(*value) if value is not None else None)
+        kinds = [str(h.get("household_type") or "") for h in rooms.households]
+        for h, room in zip(rooms.households, room_led.pool_by_type(own, kinds, cfg), strict=True):
             unit = str(h["unit"])
             building_of[unit] = str(h.get("building_id") or "")
-            value = by_hh.get(str(h["household_id"]))
-            room = room_led.Room(*value) if value is not None else None
             entrance_of.setdefault(unit, []).append(room)
             if h.get("point"):
                 valve_rooms[f"{unit}/{h['point']}"] = room
@@ -303,9 +306,9 @@ class Balancer:
             msg = self.latest(site, unit) or {"valves": []}
             for v in msg["valves"]:
                 openings[f"{unit}/{v['id']}"] = v.get("opening_cmd_pct")
-        new, why = room_led.learn_all(
-            learned, priors, {k: valve_rooms[k] for k in in_room_mode}, cfg, dt_h, openings
-        )
+        learning = {k: valve_rooms[k] for k in in_room_mode}
+        groups = room_led.groups_of(list(learning), ENTRANCE_VALVE)
+        new, why = room_led.learn_all(learned, priors, learning, cfg, dt_h, openings, groups)
         if new != {k: learned.get(k) for k in new}:
             stored = self.storage.strategy_settings(station_id) or {}
             stored[_LEARNED] = {**learned, **new}
@@ -318,6 +321,8 @@ class Balancer:
             if room is not None:
                 note.update(t_room_c=round(room.t_room_c, 2), room_se_c=round(room.se_c, 2))
                 note["room_measured"] = room.measured
+                if room.pooled:
+                    note["room_pooled_by_type"] = True
             if mode == "room":
                 note.update(learned_offset_c=new[key], room_note=why[key])
             notes[key] = note

@@ -44,8 +44,9 @@ class StationRooms:
     estimates: RoomEstimates | None
     problem: str | None = None
 
-    def by_household(self) -> dict[str, tuple[float, float, bool]]:
-        """household id -> (t_room_c, se_c, measured), households with a value only."""
+    def by_household(self) -> dict[str, tuple[float, float, bool, float]]:
+        """household id -> (t_room_c, se_c, measured, se_type_c), households with a value
+        only (room_led.Room's fields)."""
         e = self.estimates
         if e is None:
             return {}
@@ -53,7 +54,7 @@ class StationRooms:
         for i, h in enumerate(self.households):
             t, se = float(e.t_room_c[i]), float(e.se_c[i])
             if t == t and se == se:
-                out[str(h["household_id"])] = (t, se, bool(e.measured[i]))
+                out[str(h["household_id"])] = (t, se, bool(e.measured[i]), float(e.se_type_c[i]))
         return out
 
 

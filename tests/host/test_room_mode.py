@@ -95,13 +95,15 @@ def test_room_mode_estimates_every_room_and_learns_offsets_from_them(station, mo
     assert h1["room_note"] == "room_cold" and h3["room_note"] == "room_warm"
     assert h4["room_measured"] is False and h4["room_se_c"] > 0.3
     learned = station.balancer.learned_offsets("st1")
-    # a period's worth of 0.25 K per K per hour, doubled below the 18 degC floor (3 K cold),
-    # from the household-type offset (the default table's: top +10, gable +7)
+    # a period's worth of the gain (K per K per hour), doubled below the 18 degC floor (3 K cold),
+    # from the household-type offset (the default table's: top +10, gable +7); the entrance
+    # has rooms on both sides of the target, so it learns
     settings = station.balancer.settings("st1")
     dt_h = settings["period_s"] / 3600.0
     prior = settings["household_type_offsets"]
-    assert learned["b1/h1"] == pytest.approx(prior["top"] + 0.25 * dt_h * 2 * 3.0, abs=1e-3)
-    assert learned["b1/h3"] == pytest.approx(prior["gable"] - 0.25 * dt_h * 2.5, abs=1e-3)
+    gain = settings["room_offset_gain_c_per_k_h"]
+    assert learned["b1/h1"] == pytest.approx(prior["top"] + gain * dt_h * 2 * 3.0, abs=1e-3)
+    assert learned["b1/h3"] == pytest.approx(prior["gable"] - gain * dt_h * 2.5, abs=1e-3)
     assert "b1/entrance" in learned
     # The cold flat's target rises relative to the warm one's.
     assert by_valve["h1"]["new_target_c"] > by_valve["h3"]["new_target_c"]
@@ -115,6 +117,26 @@ def test_room_mode_estimates_every_room_and_learns_offsets_from_them(station, mo
     )
     assert again.learned_offsets("st1") == learned
     assert "room_offsets" not in again.settings("st1")
+
+
+def test_an_uncertain_estimate_learns_from_its_types_mean_and_says_so(station, mosquitto, site):
+    _report(station, mosquitto, site)
+    rooms = station.balancer.rooms.run("st1")
+    assert rooms.estimates is not None
+    own = rooms.by_household()
+    t4, se4, measured4, shared4 = own["hh4"]
+    assert not measured4 and 0.0 < shared4 <= se4
+    # middle flats: hh2 measured (20.0 degC, se 0.3, nothing shared), hh4 estimated
+    pooled_se = ((shared4**2 / 2) + (0.3**2 + se4**2 - shared4**2) / 4) ** 0.5
+    assert pooled_se < se4
+    limit = round((pooled_se + se4) / 2, 3)
+    station.balancer.set_settings("st1", {"mode": "room", "room_max_se_c": limit}, "admin")
+    run = station.balancer.run_station("st1", who="alice")
+    h4 = {d["valve"]: d for d in run["decisions"]}["h4"]["inputs"]
+    assert h4["room_pooled_by_type"] is True and h4["room_measured"] is False
+    assert h4["t_room_c"] == pytest.approx((20.0 + t4) / 2, abs=0.01)
+    assert h4["room_se_c"] == pytest.approx(pooled_se, abs=0.01)
+    assert h4["room_note"] in ("room_warm", "room_cold", "room_ok")
 
 
 def test_return_mode_learns_nothing_and_says_so(station, mosquitto, site):

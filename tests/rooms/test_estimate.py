@@ -75,6 +75,10 @@ def test_a_type_no_sensed_flat_has_is_estimated_with_a_larger_error():
     others = ~tg & ~e.measured
     assert np.median(e.se_c[tg]) > 1.5 * np.median(e.se_c[others])
     assert "top_gable" not in e.fit["ratio_by_type"]
+    # the unknown type's ratio is what its flats share: most of their error, not averaged out
+    assert np.all(e.se_type_c[tg] <= e.se_c[tg])
+    assert np.median(e.se_type_c[tg] / e.se_c[tg]) > 0.7
+    assert np.all(e.se_type_c[e.measured] == 0.0)
 
 
 def test_a_flat_without_its_own_return_probe_says_its_estimate_is_poor():
@@ -136,3 +140,47 @@ def test_gaps_in_a_history_carry_the_last_value_and_a_silent_column_stays_unknow
     assert out[:, 1].tolist() == [1.0, 1.0, 3.0, 3.0]
     assert np.all(np.isnan(out[:, 2]))
     assert fill_gaps(np.array([nan, 5.0, nan])).tolist() == [5.0, 5.0, 5.0]
+
+
+def test_a_sensor_its_types_other_flats_contradict_is_suspect_and_estimated_instead():
+    h, truth, sensed = station()
+    room = h.t_room_c.copy()
+    room[sensed[0]] += 5.0  # a middle flat's sensor over its radiator
+    h2 = StationHistory(
+        h.t_supply_c, h.t_return_c, h.t_entrance_return_c, h.t_out_c, room, h.household_type, 1800
+    )
+    e = estimate_station(h2)
+    assert e.method[sensed[0]] == "suspect-sensor" and not e.measured[sensed[0]]
+    assert abs(e.t_room_c[sensed[0]] - truth[sensed[0]]) < 0.1
+    assert e.fit["suspect_sensors"] == 1
+
+
+def test_of_two_sensed_flats_of_a_type_the_bad_sensor_is_the_suspect():
+    h, truth, sensed = station(noise_c=0.2)
+    room = h.t_room_c.copy()
+    tops = [i for i in sensed if h.household_type[i] == "top"]
+    room[tops[2:]] = np.nan
+    room[tops[0]] -= 7.0  # on a window sill
+    h2 = StationHistory(
+        h.t_supply_c, h.t_return_c, h.t_entrance_return_c, h.t_out_c, room, h.household_type, 1800
+    )
+    e = estimate_station(h2)
+    assert e.method[tops[0]] == "suspect-sensor" and e.method[tops[1]] == "measured"
+    assert e.fit["suspect_sensors"] == 1
+    unsensed_top = [i for i in range(len(truth)) if h.household_type[i] == "top" and i != tops[1]]
+    assert np.max(np.abs(e.t_room_c[unsensed_top] - truth[unsensed_top])) < 1.0
+
+
+def test_a_types_only_sensed_flat_is_believed_where_the_other_types_do_not_explain_it():
+    h, truth, sensed = station()
+    room = h.t_room_c.copy()
+    tops = [i for i in sensed if h.household_type[i] == "top"]
+    room[tops[1:]] = np.nan  # one sensed top flat left...
+    room[tops[0]] += 4.0  # ...4 K warmer than the other types' line says: physics, not a fault
+    h2 = StationHistory(
+        h.t_supply_c, h.t_return_c, h.t_entrance_return_c, h.t_out_c, room, h.household_type, 1800
+    )
+    e = estimate_station(h2)
+    assert e.method[tops[0]] == "measured" and e.fit["suspect_sensors"] == 0
+    unsensed_top = [i for i in range(len(truth)) if h.household_type[i] == "top" and i != tops[0]]
+    assert np.mean(e.t_room_c[unsensed_top] - truth[unsensed_top]) > 1.0

@@ -58,7 +58,7 @@ class StrategySettings:
     room_target_c: float = 20.0  # room mode (strategy/room_led.py): what rooms should be
     starved_max_c: float = 3.0  # how far below the mean a starved valve may pull the level
     room_floor_c: float = 18.0  # room mode: nobody below this (learning doubles below it)
-    room_offset_gain_c_per_k_h: float = 0.25  # room mode: offset learned per hour per K
+    room_offset_gain_c_per_k_h: float = 0.08  # room mode: offset learned per hour per K
     room_max_se_c: float = 1.5  # room mode: a room less certain than this is not used
 
     def __post_init__(self) -> None:

@@ -8,13 +8,26 @@ temperature per hour since it last learned (at most an hour's worth: rooms answe
 hours, so a faster integrator only winds up), twice as fast for a room below the floor, and
 stays put inside the deadband. The table's value is where the learning starts (a prior the
 room data correct). An entrance's offset learns from the mean room of its households the
-same way.
+same way, among the station's entrances.
+
+A group learns only while it has rooms on both sides of the target. The equaliser centres
+offsets per group and the group's level follows its most open valve, so valves only move
+heat between the rooms of a group: they cannot warm a group that is cold as a whole (that
+is the station's supply and pump), and learning on it would only wind every offset up
+together. Nor should a group whose rooms are all at or below the target be evened out: at a
+fixed pump, raising the neediest valve's offset throttles the others, the group's flow falls,
+and the rooms end equal but colder (the compact estate in the simulator: every room at
+18.7 degC and a quarter less flow, against 19.9 degC on average in return mode).
 
 Rooms count only where the host knows them well enough: measured (plausible and fresh) or
-estimated with a standard error of at most `max_se_c`. A valve without such a room keeps
-its learned offset unchanged (its loop follows the return level as in return mode), and
-says so in its note. Offsets are centred per group by the equaliser, so learning moves valves
-against each other, never the group's level (which the most open valve anchors).
+estimated with a standard error of at most `max_se_c`. Where one flat's estimate is too
+uncertain (its own radiators and walls are unknown: on an estate whose radiators scatter
+about their sizing, a flat's estimate is off by a kelvin or more however good the model),
+its type's mean over the station is usually not: the scatter of single flats averages out,
+and what the table gets wrong, it gets wrong for a whole type. `pool_by_type` gives such a
+flat its type's mean room, which is what the prior needs correcting by. A valve with neither
+keeps its learned offset unchanged (its loop follows the return level as in return mode),
+and says so in its note.
 
 Pure logic: no I/O, no clock.
 """
@@ -33,12 +46,15 @@ class RoomSettings:
 
     target_c: float = 20.0
     floor_c: float = 18.0
-    gain_c_per_k_h: float = 0.25  # offset change per hour per K of room error
+    # offset change per hour per K of room error: a flat's room rises about 0.4 K per K of
+    # return target and answers over a day, so ~1 / (0.4 K/K * 24 h) at most; faster overshoots
+    gain_c_per_k_h: float = 0.08
     cold_factor: float = 2.0  # faster for a room below the floor
     deadband_k: float = 0.3
     max_step_c: float = 1.5  # largest offset change per run
     max_offset_c: float = 20.0  # as an operator's offsets
-    max_learned_c: float = 8.0  # how far learning may take an offset from its prior
+    max_learned_c: float = 16.0  # how far learning may take an offset from its prior (the
+    # table's largest entry, 14 K, can be learned away: a sized estate needs none of it)
     max_se_c: float = 1.5  # a room estimate less certain than this is not used
     entrance_share: float = 0.5  # households with a usable room before an entrance learns
     open_pct: float = 97.0  # a cold room's valve this open gets no more from a higher offset
@@ -53,11 +69,14 @@ class RoomSettings:
 
 @dataclass(frozen=True)
 class Room:
-    """What the host knows of one room now: its temperature, standard error, and source."""
+    """What the host knows of one room now: its temperature, standard error, source, the
+    part of the error its type's flats share, and whether it is its type's pooled mean."""
 
     t_room_c: float
     se_c: float
     measured: bool
+    se_type_c: float = 0.0
+    pooled: bool = False
 
 
 def usable(room: Room | None, cfg: RoomSettings) -> bool:
@@ -67,6 +86,35 @@ def usable(room: Room | None, cfg: RoomSettings) -> bool:
         and room.se_c == room.se_c
         and room.se_c <= cfg.max_se_c
     )
+
+
+def pool_by_type(
+    rooms: list[Room | None], kinds: list[str], cfg: RoomSettings
+) -> list[Room | None]:
+    """Each household's room as room mode uses it: its own where usable, else (where it has
+    an estimate at all) the mean of its type's rooms over the station, with the standard
+    error of that mean, sqrt(mean(se_type^2) + mean(se^2 - se_type^2) / k) over the type's
+    k rooms: the flats' own errors average out, the shared part does not."""
+    groups: dict[str, list[Room]] = {}
+    for room, kind in zip(rooms, kinds, strict=True):
+        if room is not None and room.t_room_c == room.t_room_c and room.se_c == room.se_c:
+            groups.setdefault(kind, []).append(room)
+    pooled: dict[str, Room] = {}
+    for kind, members in groups.items():
+        k = len(members)
+        shared = sum(min(r.se_type_c, r.se_c) ** 2 for r in members) / k
+        own = sum(r.se_c**2 - min(r.se_type_c, r.se_c) ** 2 for r in members) / k
+        mean = sum(r.t_room_c for r in members) / k
+        pooled[kind] = Room(mean, (shared + own / k) ** 0.5, False, shared**0.5, True)
+    out: list[Room | None] = []
+    for room, kind in zip(rooms, kinds, strict=True):
+        if room is None or room.t_room_c != room.t_room_c or usable(room, cfg):
+            out.append(room)
+        elif kind not in pooled:
+            out.append(room)
+        else:
+            out.append(pooled[kind])
+    return out
 
 
 def learn(
@@ -105,8 +153,10 @@ def entrance_room(rooms: list[Room | None], cfg: RoomSettings) -> Room | None:
     """An entrance's room: the mean of its households' usable rooms, with the floor weighing
     in (the colder of the mean and the coldest room less a kelvin, so that one cold flat is
     not averaged away). None unless at least `entrance_share` of its households have a
-    usable room: one sensed top flat does not speak for a whole staircase."""
-    ok = [r for r in rooms if r is not None and usable(r, cfg)]
+    usable room: one sensed top flat does not speak for a whole staircase. A type's pooled
+    mean (`pool_by_type`) does not count: it says what the flat's type is like across the
+    station, nothing of this entrance."""
+    ok = [r for r in rooms if r is not None and not r.pooled and usable(r, cfg)]
     if not ok or len(ok) < cfg.entrance_share * len(rooms):
         return None
     mean = sum(r.t_room_c for r in ok) / len(ok)
@@ -116,6 +166,12 @@ def entrance_room(rooms: list[Room | None], cfg: RoomSettings) -> Room | None:
     return Room(t, se, all(r.measured for r in ok))
 
 
+def groups_of(keys: list[str], entrance_valve: str) -> dict[str, str]:
+    """Each "unit/valve" key's equalisation group (as equalise.balance_station groups them):
+    every entrance valve of the station in one, each board's household valves in another."""
+    return {k: "" if k.split("/", 1)[1] == entrance_valve else k.split("/", 1)[0] for k in keys}
+
+
 def learn_all(
     offsets_c: Mapping[str, float],
     priors_c: Mapping[str, float],
@@ -123,13 +179,42 @@ def learn_all(
     cfg: RoomSettings,
     dt_h: float = 1.0,
     openings_pct: Mapping[str, float | None] | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Next offsets of every valve key in `rooms` (learned so far, else its prior) after
-    `dt_h` hours, and why; `openings_pct` the valves' commanded openings, for anti-windup."""
+    `dt_h` hours, and why; `openings_pct` the valves' commanded openings, for anti-windup;
+    `groups` each key's equalisation group (the station's entrance valves, or one board's
+    household valves; default one group).
+
+    A group learns only while it has both a room above the target (beyond the deadband) and
+    one below: valves move heat between the rooms of a group, so without a warm room there
+    is nothing to give a cold one ("group_cold"), and without a cold one nothing is gained
+    by throttling a warm one ("group_warm"); that is the station's supply and pump to
+    answer. An offset may still move back towards its prior then (never past it): a room
+    that overshot while its group learned gets its return-mode share back."""
+    group_of = groups or {}
+    warm: set[str] = set()
+    cold: set[str] = set()
+    for key, room in rooms.items():
+        if usable(room, cfg):
+            assert room is not None
+            error_k = cfg.target_c - room.t_room_c
+            if error_k > cfg.deadband_k:
+                cold.add(group_of.get(key, ""))
+            elif error_k < -cfg.deadband_k:
+                warm.add(group_of.get(key, ""))
     new, why = {}, {}
     openings = openings_pct or {}
     for key, room in rooms.items():
         prior = priors_c.get(key, 0.0)
         start = offsets_c.get(key, prior)
+        group = group_of.get(key, "")
         new[key], why[key] = learn(start, room, cfg, dt_h, openings.get(key), prior)
+        if why[key] in ("room_cold", "room_warm") and not (group in warm and group in cold):
+            # back towards the prior is safe (return mode's state): an offset lowered while
+            # its room was warm comes back if the room overshot; never past the prior
+            if (new[key] - start) * (prior - start) > 0:
+                new[key] = min(new[key], prior) if prior > start else max(new[key], prior)
+            else:
+                new[key], why[key] = start, "group_cold" if group in cold else "group_warm"
     return new, why

@@ -15,7 +15,9 @@ combines the leave-one-out scatter of the sensed flats (each predicted without i
 is what an unsensed flat is), the uncertainty of its type's ratio (large for a type no
 sensed flat has), and an extra term where the flat has no return probe of its own (its
 entrance's mixed return stands in): a poor estimate says so. A measured flat is its own
-estimate, with the sensor's error.
+estimate, with the sensor's error. `se_type_c` is the part of the standard error that the
+flats of one type share (its type's ratio): the scatter of single flats averages out over
+many flats of a type, this part does not (host.control.strategy.room_led pools by type).
 
 Pure logic: arrays in, arrays out. degC, K, hours.
 """
@@ -60,6 +62,7 @@ class EstimatorSettings:
     min_se_c: float = 0.2
     suspect_sigmas: float = 4.0  # a sensed flat this many robust sd off its prediction...
     suspect_min_k: float = 2.0  # ...and at least this far is a suspect sensor
+    max_suspect_share: float = 0.25  # of the sensed flats, at most
     tau_h: tuple[float, ...] = (12.0, 24.0, 48.0)  # memory time constants tried
     offset_k: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # gain offsets tried
     exponent: float = EXPONENT
@@ -119,12 +122,14 @@ class StationHistory:
 @dataclass(frozen=True)
 class RoomEstimates:
     """Per household: the room temperature, its standard error, whether it was measured and
-    how it was found ("measured", "heat-balance", "heat-balance-entrance", "none")."""
+    how it was found ("measured", "heat-balance", "heat-balance-entrance", "none"), and the
+    part of its standard error its type's flats share (0 for a measured room)."""
 
     t_room_c: np.ndarray
     se_c: np.ndarray
     measured: np.ndarray
     method: tuple[str, ...]
+    se_type_c: np.ndarray
     fit: dict[str, Any] = field(default_factory=dict)
 
 
@@ -136,6 +141,7 @@ class _Calibration:
     types: _TypeModel
     loo_rms_c: float
     loo_resid_c: np.ndarray  # per sensed flat used: prediction without it less its reading
+    log_r: np.ndarray  # per sensed flat used: its own log ratio
 
 
 def _exposure(kind: str) -> float:
@@ -204,15 +210,27 @@ def estimate_station(h: StationHistory, cfg: EstimatorSettings | None = None) ->
         raise RoomEstimateError("the sensed flats give no positive radiator ratio")
     # A sensed flat its neighbours' physics cannot explain is a suspect sensor (on a window
     # sill, over a radiator, in the wrong flat): refit without it, estimate it like the rest.
-    scale = 1.4826 * float(np.median(np.abs(cal.loo_resid_c)))
-    limit = max(cfg.suspect_sigmas * scale, cfg.suspect_min_k)
-    odd = np.abs(cal.loo_resid_c) > limit
+    # Only where another sensed flat of its type speaks against it: a type's only sensed
+    # flat is predicted from the other types' line alone, and a type the line gets wrong (the
+    # top flats of an estate whose radiators cover their loss) is physics, not a fault. One
+    # at a time: a bad sensor spoils its type-mates' predictions too, so of the flats too far
+    # off, the one farthest from what the other types say of its type goes first.
     suspect = np.zeros(n, dtype=bool)
-    if odd.any() and len(idx) - int(odd.sum()) >= cfg.min_sensed:
-        refit = _calibrate(h, ts, tr, idx[~odd], types, cfg)
-        if refit is not None:
-            suspect[idx[odd]] = True
-            idx, cal = idx[~odd], refit
+    for _ in range(max(1, int(cfg.max_suspect_share * len(idx)))):
+        scale = 1.4826 * float(np.median(np.abs(cal.loo_resid_c)))
+        limit = max(cfg.suspect_sigmas * scale, cfg.suspect_min_k)
+        kinds_used = [types[i] for i in idx]
+        peers = np.array([kinds_used.count(k) - 1 for k in kinds_used])
+        odd = np.flatnonzero((peers >= 1) & (np.abs(cal.loo_resid_c) > limit))
+        if not len(odd) or len(idx) - 1 < cfg.min_sensed:
+            break
+        worst = int(odd[np.argmax([_off_line(cal.log_r, kinds_used, int(j), cfg) for j in odd])])
+        keep = np.arange(len(idx)) != worst
+        refit = _calibrate(h, ts, tr, idx[keep], types, cfg)
+        if refit is None:
+            break
+        suspect[idx[worst]] = True
+        idx, cal = idx[keep], refit
     predicted = {t: cal.types.predict(t) for t in set(types)}
     log_ri = np.array([predicted[t][0] for t in types])
     var_i = np.array([predicted[t][1] for t in types])
@@ -226,13 +244,15 @@ def estimate_station(h: StationHistory, cfg: EstimatorSettings | None = None) ->
     )
     dt_dlogr = (up - est) / step
     extra = np.where(own, 0.0, cfg.no_own_return_se_c**2)
-    se = np.sqrt(cal.loo_rms_c**2 + dt_dlogr**2 * var_i + extra)
+    se_type = np.abs(dt_dlogr) * np.sqrt(var_i)
+    se = np.sqrt(cal.loo_rms_c**2 + se_type**2 + extra)
     se = np.maximum(se, cfg.min_se_c)
     measured = np.isfinite(h.t_room_c) & ~suspect
     est = np.where(water_ok, est, np.nan)
     se = np.where(water_ok, se, np.nan)
     t_room = np.where(measured, h.t_room_c, est)
     se = np.where(measured, cfg.sensor_se_c, se)
+    se_type = np.where(measured, 0.0, np.where(water_ok, se_type, np.nan))
     method = tuple(
         "suspect-sensor"
         if suspect[i]
@@ -257,7 +277,17 @@ def estimate_station(h: StationHistory, cfg: EstimatorSettings | None = None) ->
         },
         "loo_rms_c": cal.loo_rms_c,
     }
-    return RoomEstimates(t_room, se, measured, method, fit)
+    return RoomEstimates(t_room, se, measured, method, se_type, fit)
+
+
+def _off_line(log_r: np.ndarray, kinds: list[str], j: int, cfg: EstimatorSettings) -> float:
+    """How far sensed flat j's log ratio is from what the flats of the other types predict
+    for its type."""
+    other = [k for k in range(len(kinds)) if kinds[k] != kinds[j]]
+    if len(other) < 2:
+        return 0.0
+    model = _TypeModel(log_r[other], [kinds[k] for k in other], cfg.prior_sd)
+    return abs(float(log_r[j]) - model.predict(kinds[j])[0])
 
 
 def _calibrate(
@@ -295,5 +325,5 @@ def _calibrate(
             rms = float(np.sqrt(np.mean(resid**2)))
             if best is None or rms < best.loo_rms_c:
                 model = _TypeModel(log_r, kinds, cfg.prior_sd)
-                best = _Calibration(tau_h, g, w, model, rms, resid)
+                best = _Calibration(tau_h, g, w, model, rms, resid, log_r)
     return best
