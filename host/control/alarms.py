@@ -28,7 +28,8 @@ households (point `*`), then the configured defaults.
 
 Room sensors (point = the sensor id): `room_sensor_range`, `room_sensor_stuck`,
 `room_sensor_swing`, `room_sensor_fault`, raised and cleared by host/control/room_sensors.py
-(its docstring has the rules) through `room_sensor`.
+(its docstring has the rules) through `room_sensor`; `room_sensor_suspect`, a plausible
+sensor the room estimator cannot explain (host/control/room_estimates.py), the same way.
 """
 
 from __future__ import annotations
@@ -59,12 +60,14 @@ SEVERITY = {
     "room_sensor_stuck": "warning",
     "room_sensor_swing": "warning",
     "room_sensor_fault": "major",
+    "room_sensor_suspect": "warning",
 }
 ROOM_SENSOR_KINDS = (
     "room_sensor_range",
     "room_sensor_stuck",
     "room_sensor_swing",
     "room_sensor_fault",
+    "room_sensor_suspect",
 )
 # Board events that raise or clear a host alarm of the same meaning.
 EVENT_RAISES = {

@@ -9,14 +9,20 @@ one forward; a series with no sample in its last `max_gap_h` hours is missing), 
 plausible measured room if fresher than `fresh_s`. host.models.rooms.estimate does the rest.
 
 Used by the balancer (room mode reads the result; estimates are refreshed at most hourly);
-the API reads the stored estimates.
+the API reads the stored estimates. Each run also gives its verdict on every sensor it used:
+a plausible sensor that its type-mates' physics cannot explain (`suspect-sensor`: in the
+wrong flat, over a radiator, behind a curtain) should raise `room_sensor_suspect`, and one
+that is believed again should clear it. The run may happen on any thread (an operator's
+"balance now"), alarms only on the ingest thread: verdicts wait in `take_sensor_verdicts`
+for the service's tick.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +49,8 @@ class StationRooms:
     households: list[dict[str, Any]]
     estimates: RoomEstimates | None
     problem: str | None = None
+    # household id -> (site, unit, sensor, t_room_c) of the fresh plausible reading used
+    sensors: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)
 
     def by_household(self) -> dict[str, tuple[float, float, bool, float]]:
         """household id -> (t_room_c, se_c, measured, se_type_c), households with a value
@@ -56,6 +64,19 @@ class StationRooms:
             if t == t and se == se:
                 out[str(h["household_id"])] = (t, se, bool(e.measured[i]), float(e.se_type_c[i]))
         return out
+
+
+@dataclass(frozen=True)
+class SensorVerdict:
+    """What one estimator run made of a room sensor it used (its reading `t_room_c`):
+    `suspect` (its type-mates' physics cannot explain it) or believed."""
+
+    site: str
+    unit: str
+    sensor: str
+    t_room_c: float
+    ts_s: int
+    suspect: bool
 
 
 class RoomEstimator:
@@ -81,6 +102,8 @@ class RoomEstimator:
         self.max_gap_h = max_gap_h
         self.every_s = every_s
         self._last: dict[str, tuple[float, StationRooms]] = {}
+        self._verdicts: list[SensorVerdict] = []
+        self._verdicts_lock = threading.Lock()
 
     def _series(self, site: str, unit: str, point: str, field: str, end_s: int) -> np.ndarray:
         """One stored series on the estimator's grid (NaN where unknown)."""
@@ -128,6 +151,7 @@ class RoomEstimator:
         ]
         measured = self.storage.latest_room_readings(station_id)
         room = np.full(len(households), np.nan)
+        sensors: dict[str, tuple[str, str, str, float]] = {}
         for i, h in enumerate(households):
             m = measured.get(str(h["household_id"]))
             if (
@@ -137,6 +161,8 @@ class RoomEstimator:
                 and 0 <= now_s - float(m["ts_s"]) <= self.fresh_s
             ):
                 room[i] = float(m["t_room_c"])
+                used = (str(m["site"]), str(m["unit"]), str(m["sensor"]), float(room[i]))
+                sensors[str(h["household_id"])] = used
         key = [(h["site"], h["unit"]) for h in households]
         history = StationHistory(
             t_supply_c=np.stack([supply[k] for k in key], axis=1),
@@ -148,7 +174,9 @@ class RoomEstimator:
             step_s=self.step_s,
         )
         try:
-            return StationRooms(households, estimate_station(history, self.settings))
+            return StationRooms(
+                households, estimate_station(history, self.settings), None, sensors
+            )
         except RoomEstimateError as exc:
             return StationRooms(households, None, str(exc))
 
@@ -178,4 +206,17 @@ class RoomEstimator:
         ]
         with self.storage.transaction():
             self.storage.save_room_estimates(station_id, int(self.clock()), rows)
+        verdicts = [
+            SensorVerdict(*result.sensors[hh], int(now_s), e.method[i] == "suspect-sensor")
+            for i, h in enumerate(result.households)
+            if (hh := str(h["household_id"])) in result.sensors
+        ]
+        with self._verdicts_lock:
+            self._verdicts += verdicts
         return result
+
+    def take_sensor_verdicts(self) -> list[SensorVerdict]:
+        """The verdicts of the runs since the last call (oldest first), and forget them."""
+        with self._verdicts_lock:
+            out, self._verdicts = self._verdicts, []
+        return out

@@ -208,7 +208,37 @@ class Service:
             self.balancer.tick(now)
         except _DB_ERRORS as exc:
             log.error("database error in the balancer: %s", exc)
+        self._sensor_verdicts()
         self.last_tick = (now, self.ingest.metrics.processed)
+
+    def _sensor_verdicts(self) -> None:
+        """Raise or clear `room_sensor_suspect` from the room estimator's verdicts (here, on
+        the ingest thread, where alarms live)."""
+        verdicts = self.balancer.rooms.take_sensor_verdicts()
+        if not verdicts:
+            return
+        try:
+            with self.storage.transaction():
+                for v in verdicts:
+                    text = (
+                        f"reads {v.t_room_c:.1f} degC, which its household type's other sensed"
+                        " flats cannot explain (wrong flat, over a radiator, behind a curtain)"
+                        if v.suspect
+                        else "the room estimator believes it again"
+                    )
+                    self.alarms.room_sensor(
+                        v.site,
+                        v.unit,
+                        v.sensor,
+                        "room_sensor_suspect",
+                        v.ts_s,
+                        v.t_room_c,
+                        v.suspect,
+                        text,
+                    )
+        except _DB_ERRORS as exc:
+            log.error("database error raising room sensor alarms: %s", exc)
+            self.alarms.reload()
 
     # ------------------------------------------------------------ metrics ----
     def summary(self) -> str:

@@ -217,11 +217,9 @@ def estimate_station(h: StationHistory, cfg: EstimatorSettings | None = None) ->
     # off, the one farthest from what the other types say of its type goes first.
     suspect = np.zeros(n, dtype=bool)
     for _ in range(max(1, int(cfg.max_suspect_share * len(idx)))):
-        scale = 1.4826 * float(np.median(np.abs(cal.loo_resid_c)))
-        limit = max(cfg.suspect_sigmas * scale, cfg.suspect_min_k)
         kinds_used = [types[i] for i in idx]
         peers = np.array([kinds_used.count(k) - 1 for k in kinds_used])
-        odd = np.flatnonzero((peers >= 1) & (np.abs(cal.loo_resid_c) > limit))
+        odd = np.flatnonzero((peers >= 1) & (np.abs(cal.loo_resid_c) > cfg.suspect_min_k))
         if not len(odd) or len(idx) - 1 < cfg.min_sensed:
             break
         worst = int(odd[np.argmax([_off_line(cal.log_r, kinds_used, int(j), cfg) for j in odd])])
@@ -229,7 +227,18 @@ def estimate_station(h: StationHistory, cfg: EstimatorSettings | None = None) ->
         refit = _calibrate(h, ts, tr, idx[keep], types, cfg)
         if refit is None:
             break
-        suspect[idx[worst]] = True
+        # judged by the fit without it: a bad sensor inflates every residual it is part of
+        i = idx[worst]
+        ratio = np.exp(refit.types.predict(types[i])[0])
+        pred = room_temperature_c(
+            ts[:, [i]], tr[:, [i]], h.t_out_c, refit.weights, ratio, refit.offset_k, cfg.exponent
+        )
+        scale = 1.4826 * float(np.median(np.abs(refit.loo_resid_c)))
+        if abs(float(pred[0]) - h.t_room_c[i]) <= max(
+            cfg.suspect_sigmas * scale, cfg.suspect_min_k
+        ):
+            break
+        suspect[i] = True
         idx, cal = idx[keep], refit
     predicted = {t: cal.types.predict(t) for t in set(types)}
     log_ri = np.array([predicted[t][0] for t in types])
