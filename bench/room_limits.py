@@ -43,11 +43,11 @@ class _Recording(RoomLedStrategy):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.supply: list[tuple[float, np.ndarray]] = []
+        self.supply: list[np.ndarray] = []  # per decision, each household's supply degC
 
     def _snapshot(self, records):  # type: ignore[no-untyped-def]
         room = super()._snapshot(records)
-        self.supply.append((len(self.supply), self._hist[-1][0]))
+        self.supply.append(self._hist[-1][0])
         return room
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     sensed, unsensed = res.room_households, res.unsensed()
     times = np.array([t - runner.EPOCH_S for t, _ in strategy.log])
     rows = np.array([int(np.argmin(np.abs(s.time_s - t))) for t in times])
-    ts = np.array([sup for _, sup in strategy.supply])
+    ts = np.array(strategy.supply)
     heat_w = water_capacity_w_k(s.household_flow_m3h[rows]) * (ts - s.t_return_household_c[rows])
     gain_w = np.array([gains_w(p, t) for t in times])
     kinds = scn.estate.household_type

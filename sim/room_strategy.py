@@ -8,10 +8,10 @@ household types, valve points and sensor links. Room readings are judged by the 
 plausibility rules (host.control.room_sensors: a window-sill sensor's swings, a stuck one),
 on the readings this hook sees, the latest of each board per decision. It keeps the history
 the estimator needs (one snapshot per decision), estimates every household's room, and in
-room mode learns each valve's offset from its room, judged against its group's (with the
-board's commanded openings for anti-windup). `mode="return"` runs the same estimator (for
-the benchmark's accuracy figures) but balances by returns alone, with the fixed
-household-type offsets.
+room mode learns each valve's offset from its room as the host does (room_led.valve_rooms
+and learn_all, with the boards' commanded openings for anti-windup). `mode="return"` runs
+the same estimator (for the benchmark's accuracy figures) but balances by returns alone,
+with the fixed household-type offsets.
 
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
@@ -145,8 +145,8 @@ class RoomLedStrategy:
     ) -> HostDecision:
         est = self.estimate(self._snapshot(records))
         self.log.append((now_s, est))
-        own: list[room_led.Room | None] = []
-        for i in range(len(self.households)):
+        members = []
+        for i, h in enumerate(self.households):
             room = None
             if est is not None and np.isfinite(est.t_room_c[i]):
                 room = room_led.Room(
@@ -155,18 +155,8 @@ class RoomLedStrategy:
                     bool(est.measured[i]),
                     float(est.se_type_c[i]),
                 )
-            own.append(room)
-        kinds = [h.household_type for h in self.households]
-        rooms: dict[str, room_led.Room | None] = {}
-        per_unit: dict[str, list[room_led.Room | None]] = {}
-        for h, room in zip(
-            self.households, room_led.pool_by_type(own, kinds, self.room_cfg), strict=True
-        ):
-            per_unit.setdefault(h.unit, []).append(room)
-            if h.point is not None:
-                rooms[f"{h.unit}/{h.point}"] = room
-        for unit, members in per_unit.items():
-            rooms[f"{unit}/entrance"] = room_led.entrance_room(members, self.room_cfg)
+            members.append((h.unit, h.point, h.household_type, room))
+        rooms = room_led.valve_rooms(members, "entrance", self.room_cfg)
         priors = {
             f"{h.unit}/{h.point}": self.type_offsets.get(h.household_type, 0.0)
             for h in self.households

@@ -271,22 +271,14 @@ class Balancer:
         )
         modes = settings["building_modes"]
         by_hh = rooms.by_household()
-        valve_rooms: dict[str, room_led.Room | None] = {}
-        entrance_of: dict[str, list[room_led.Room | None]] = {}
-        building_of: dict[str, str] = {}
-        own = []
+        building_of = {str(h["unit"]): str(h.get("building_id") or "") for h in rooms.households}
+        members = []
         for h in rooms.households:
             value = by_hh.get(str(h["household_id"]))
-            own.append(room_led.Room(*value) if value is not None else None)
-        kinds = [str(h.get("household_type") or "") for h in rooms.households]
-        for h, room in zip(rooms.households, room_led.pool_by_type(own, kinds, cfg), strict=True):
-            unit = str(h["unit"])
-            building_of[unit] = str(h.get("building_id") or "")
-            entrance_of.setdefault(unit, []).append(room)
-            if h.get("point"):
-                valve_rooms[f"{unit}/{h['point']}"] = room
-        for unit, members in entrance_of.items():
-            valve_rooms[f"{unit}/{ENTRANCE_VALVE}"] = room_led.entrance_room(members, cfg)
+            room = room_led.Room(*value) if value is not None else None
+            kind = str(h.get("household_type") or "")
+            members.append((str(h["unit"]), h.get("point") or None, kind, room))
+        valve_rooms = room_led.valve_rooms(members, ENTRANCE_VALVE, cfg)
         in_room_mode = {
             key
             for key in valve_rooms

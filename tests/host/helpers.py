@@ -59,6 +59,19 @@ def tele_bytes(seq: int, ts_s: int = TS0, **kw: Any) -> bytes:
     return p.encode(p.TELE, tele(seq, ts_s, **kw))
 
 
+def add_room_entrance(reg: Any, site: str, flats: list[tuple[str, str, str | None]]) -> None:
+    """Register station st1, building bd1 and entrance e-b1 (unit b1) with one household per
+    flat (valve point, household type, room sensor id or None): households hh1, hh2, ... on
+    floors 1, 2, ..., sensors as devices rs1, rs2, ... linked to them."""
+    reg.add_station("st1", site)
+    reg.add_building("bd1", "st1", floors=len(flats))
+    reg.add_entrance("e-b1", "bd1", site, "b1")
+    for i, (point, kind, sensor) in enumerate(flats, start=1):
+        reg.add_household(f"hh{i}", "e-b1", point=point, household_type=kind, floor=i)
+        if sensor is not None:
+            reg.add_device(f"rs{i}", site, "b1", sensor, "room_sensor", f"hh{i}")
+
+
 def wait_until(cond: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ import pytest
 from host.control.balancer import Balancer, BalancerError
 from host.service.runtime import Service
 from shared import protocol as p
-from tests.host.helpers import make_config, wait_until
+from tests.host.helpers import add_room_entrance, make_config, wait_until
 from tests.mqtt_client import TestClient
 
 VALVES = {  # valve: (household type, return degC, room sensor and its reading, or None)
@@ -33,14 +33,8 @@ VALVES = {  # valve: (household type, return degC, room sensor and its reading, 
 @pytest.fixture
 def station(mosquitto, tmp_path, site) -> Iterator[Service]:
     svc = Service(make_config(mosquitto, f"sqlite:///{tmp_path}/rooms.db", site))
-    reg = svc.registry
-    reg.add_station("st1", site)
-    reg.add_building("bd1", "st1", floors=6)
-    reg.add_entrance("e-b1", "bd1", site, "b1")
-    for i, (vid, (kind, _t, sensor)) in enumerate(VALVES.items()):
-        reg.add_household(f"hh{i + 1}", "e-b1", point=vid, household_type=kind, floor=i + 1)
-        if sensor is not None:
-            reg.add_device(f"rs{i + 1}", site, "b1", sensor[0], "room_sensor", f"hh{i + 1}")
+    flats = [(vid, kind, sensor and sensor[0]) for vid, (kind, _t, sensor) in VALVES.items()]
+    add_room_entrance(svc.registry, site, flats)
     svc.start()
     assert svc.link.connected.wait(10)
     yield svc

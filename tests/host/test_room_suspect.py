@@ -16,7 +16,7 @@ import pytest
 
 from host.service.runtime import Service
 from shared import protocol as p
-from tests.host.helpers import make_config, wait_until
+from tests.host.helpers import add_room_entrance, make_config, wait_until
 from tests.mqtt_client import TestClient
 
 SENSED = {"h1": 20.0, "h2": 20.2, "h3": 19.9, "h4": 20.1, "h5": 20.0, "h6": 27.0}
@@ -26,14 +26,8 @@ FLATS = [f"h{i}" for i in range(1, 9)]
 @pytest.fixture
 def station(mosquitto, tmp_path, site) -> Iterator[Service]:
     svc = Service(make_config(mosquitto, f"sqlite:///{tmp_path}/suspect.db", site))
-    reg = svc.registry
-    reg.add_station("st1", site)
-    reg.add_building("bd1", "st1", floors=8)
-    reg.add_entrance("e-b1", "bd1", site, "b1")
-    for i, vid in enumerate(FLATS, start=1):
-        reg.add_household(f"hh{i}", "e-b1", point=vid, household_type="middle", floor=i)
-        if vid in SENSED:
-            reg.add_device(f"rs{i}", site, "b1", f"r{i}", "room_sensor", f"hh{i}")
+    flats = [(vid, "middle", f"r{vid[1:]}" if vid in SENSED else None) for vid in FLATS]
+    add_room_entrance(svc.registry, site, flats)
     svc.start()
     assert svc.link.connected.wait(10)
     svc.balancer.rooms.every_s = 0.0  # estimate on every call, not hourly

@@ -95,9 +95,14 @@ def pool_by_type(
     an estimate at all) the mean of its type's rooms over the station, with the standard
     error of that mean, sqrt(mean(se_type^2) + mean(se^2 - se_type^2) / k) over the type's
     k rooms: the flats' own errors average out, the shared part does not."""
+
+    def known(room: Room | None) -> bool:
+        return room is not None and room.t_room_c == room.t_room_c and room.se_c == room.se_c
+
     groups: dict[str, list[Room]] = {}
     for room, kind in zip(rooms, kinds, strict=True):
-        if room is not None and room.t_room_c == room.t_room_c and room.se_c == room.se_c:
+        if known(room):
+            assert room is not None
             groups.setdefault(kind, []).append(room)
     pooled: dict[str, Room] = {}
     for kind, members in groups.items():
@@ -106,14 +111,30 @@ def pool_by_type(
         own = sum(r.se_c**2 - min(r.se_type_c, r.se_c) ** 2 for r in members) / k
         mean = sum(r.t_room_c for r in members) / k
         pooled[kind] = Room(mean, (shared + own / k) ** 0.5, False, shared**0.5, True)
-    out: list[Room | None] = []
-    for room, kind in zip(rooms, kinds, strict=True):
-        if room is None or room.t_room_c != room.t_room_c or usable(room, cfg):
-            out.append(room)
-        elif kind not in pooled:
-            out.append(room)
-        else:
-            out.append(pooled[kind])
+    return [
+        pooled[kind] if known(room) and not usable(room, cfg) else room
+        for room, kind in zip(rooms, kinds, strict=True)
+    ]
+
+
+def valve_rooms(
+    households: list[tuple[str, str | None, str, Room | None]],
+    entrance_valve: str,
+    cfg: RoomSettings,
+) -> dict[str, Room | None]:
+    """The room each valve of a station learns from, by "unit/valve" key, from its
+    households (unit, valve point or None, household type, own room): a household valve's
+    own room or its type's pooled mean (`pool_by_type`), an entrance valve its households'
+    (`entrance_room`)."""
+    pooled = pool_by_type([h[3] for h in households], [h[2] for h in households], cfg)
+    out: dict[str, Room | None] = {}
+    per_unit: dict[str, list[Room | None]] = {}
+    for (unit, point, _kind, _own), room in zip(households, pooled, strict=True):
+        per_unit.setdefault(unit, []).append(room)
+        if point:
+            out[f"{unit}/{point}"] = room
+    for unit, members in per_unit.items():
+        out[f"{unit}/{entrance_valve}"] = entrance_room(members, cfg)
     return out
 
 
