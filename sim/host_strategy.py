@@ -19,10 +19,12 @@ Targets = dict[str, dict[str, dict[str, Any]]]  # unit -> valve id -> {"t_return
 
 @dataclass
 class HostDecision:
-    """New targets by board (only boards that change), and an optional pump speed ratio."""
+    """New targets by board (only boards that change), and what the station is asked for:
+    a pump speed ratio and a supply-temperature set-point (degC), each optional."""
 
     targets: Targets = field(default_factory=dict)
     pump_speed: float | None = None
+    t_supply_c: float | None = None
 
 
 class HostStrategy(Protocol):

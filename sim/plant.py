@@ -2,7 +2,8 @@
 
 Each step of ``dt_s`` (inputs held over the step):
 
-1. the station sets supply temperature and pump speed (sim.station, or a strategy's speed);
+1. the station sets supply temperature and pump speed (its own curve, or a host's command:
+   sim.station.StationCommand); the supply follows its set-point with the station's lag;
 2. the network is solved with the valves' actual openings (sim.flows);
 3. supply water reaches each entrance after the delay of its mains path, a little cooler, then
    climbs the riser (another delay) to the households (sim.transport);
@@ -30,7 +31,7 @@ from sim import household as hh
 from sim import radiator
 from sim.estate import Estate
 from sim.flows import FlowState, NetworkFlows
-from sim.station import StationSettings
+from sim.station import StationCommand, StationSettings
 from sim.transport import T_GROUND_C, DelayLine, Mains
 from sim.weather import Weather
 
@@ -103,10 +104,11 @@ class Plant:
         self.time_s = 0.0
         self.pump_speed = station.speed(float(weather.at(0.0)))
         self._speed_set_at = 0.0
-        self.speed_override: float | None = None
+        self.command: StationCommand | None = None
         self.ledger = EnergyLedger()
         self.state = self._initial_state()
         ts0 = station.supply_c(float(weather.at(0.0)))
+        self.t_supply_c = ts0  # the station's actual supply (lags its set-point)
         tr0 = station.t_return_design_c
         self.hist_station = DelayLine(dt_s, ts0)
         self.hist_entrance_supply = DelayLine(dt_s, np.full(n_e, ts0))
@@ -151,14 +153,25 @@ class Plant:
 
     # ---- one step -----------------------------------------------------------------------
     def _station_setpoints(self, t_out_c: float) -> tuple[float, float]:
+        """(actual supply temperature, pump speed) over this step."""
         st = self.station
         if self.time_s - self._speed_set_at >= st.update_s:
             self._speed_set_at = self.time_s
             self.pump_speed = st.speed(t_out_c)
-        speed = self.speed_override if self.speed_override is not None else self.pump_speed
         # the operator re-sets the supply temperature on the same grid as the speed
-        ts = st.supply_c(float(self.weather.at(self._speed_set_at)))
-        return ts, speed
+        ts_set = st.supply_c(float(self.weather.at(self._speed_set_at)))
+        speed = self.pump_speed
+        if self.command is not None:
+            cmd_speed, cmd_ts = self.command.applied(st, self.time_s)
+            speed = speed if cmd_speed is None else cmd_speed
+            ts_set = ts_set if cmd_ts is None else cmd_ts
+        if st.supply_tau_s > 0:
+            self.t_supply_c += (ts_set - self.t_supply_c) * (
+                1.0 - float(np.exp(-self.dt_s / st.supply_tau_s))
+            )
+        else:
+            self.t_supply_c = ts_set
+        return self.t_supply_c, speed
 
     def _evaluate(self, ent_open: np.ndarray, hh_open: np.ndarray) -> PlantOutputs:
         """Everything the plant shows at self.time_s for these openings.

@@ -13,6 +13,11 @@ and learn_all, with the boards' commanded openings for anti-windup). `mode="retu
 the same estimator (for the benchmark's accuracy figures) but balances by returns alone,
 with the fixed household-type offsets.
 
+With ``station`` settings it also runs the station strategies (host.control.strategy.station:
+the pump follows the valves, the supply follows the weather curve with a trimmed offset) on
+the same rooms and openings, and asks the simulated station for their pump speed and supply
+set-point (``station_log`` keeps every station decision).
+
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
 
@@ -27,6 +32,15 @@ import numpy as np
 from host.control.room_sensors import SensorState
 from host.control.strategy import room_led
 from host.control.strategy.equalise import StrategySettings
+from host.control.strategy.station import (
+    HeatingCurve,
+    StationDecision,
+    StationInputs,
+    StationState,
+    StationStrategySettings,
+    ValveState,
+    decide_station,
+)
 from host.models.rooms.estimate import (
     RoomEstimateError,
     RoomEstimates,
@@ -58,6 +72,9 @@ class RoomLedStrategy:
         period_s: float = 900.0,
         history_h: float = 48.0,
         settings: StrategySettings | None = None,
+        station: StationStrategySettings | None = None,
+        curve: HeatingCurve | None = None,
+        pump_speed0: float = 1.0,
     ):
         if mode not in room_led.MODES:
             raise ValueError(f"mode must be one of {room_led.MODES}")
@@ -79,6 +96,12 @@ class RoomLedStrategy:
         self.log: list[tuple[float, RoomEstimates | None]] = []
         self._sensors: dict[str, SensorState] = {}
         self._flags: dict[str, str | None] = {}
+        if station is not None and curve is None:
+            raise ValueError("station strategies need the station's heating curve")
+        self.station = station
+        self.curve = curve
+        self.station_state = StationState(pump_speed0)
+        self.station_log: list[StationDecision] = []
 
     def _plausible(self, reading: dict[str, Any]) -> bool:
         """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
@@ -176,7 +199,56 @@ class RoomLedStrategy:
             offsets = self.learned
         else:
             offsets = priors
-        return equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
+        out = equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
+        if self.station is not None:
+            self._decide_station(now_s, records, rooms, est, out)
+        return out
+
+    def _decide_station(
+        self,
+        now_s: float,
+        records: Mapping[str, dict[str, Any]],
+        rooms: Mapping[str, room_led.Room | None],
+        est: RoomEstimates | None,
+        out: HostDecision,
+    ) -> None:
+        """The station strategies on this decision's rooms and openings, into ``out``."""
+        assert self.station is not None and self.curve is not None
+        valves = []
+        for unit, rec in records.items():
+            for v in rec["valves"]:
+                room = rooms.get(f"{unit}/{v['id']}")
+                believed = room is not None and room_led.usable(room, self.room_cfg)
+                valves.append(
+                    ValveState(
+                        f"{unit}/{v['id']}",
+                        float(v.get("opening_cmd_pct") or 0.0),
+                        room.t_room_c if believed and room is not None else None,
+                    )
+                )
+        believed_rooms: list[float] = []
+        believed_se: list[float] = []
+        if est is not None:
+            ok = np.isfinite(est.t_room_c) & (est.measured | (est.se_c <= self.room_cfg.max_se_c))
+            believed_rooms = [float(t) for t in est.t_room_c[ok]]
+            believed_se = [
+                0.0 if m else float(e) for m, e in zip(est.measured[ok], est.se_c[ok], strict=True)
+            ]
+        t_out = self._hist[-1][3] if self._hist else float("nan")
+        inputs = StationInputs(
+            now_s,
+            float(t_out) if np.isfinite(t_out) else None,
+            valves,
+            believed_rooms,
+            period_s=self.period_s,
+            rooms_se_c=believed_se,
+        )
+        decision, self.station_state = decide_station(
+            inputs, self.station_state, self.station, self.curve
+        )
+        self.station_log.append(decision)
+        out.pump_speed = decision.pump_speed
+        out.t_supply_c = decision.t_supply_c
 
 
 def _num(x: Any) -> float:  # noqa: ANN401

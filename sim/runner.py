@@ -32,6 +32,7 @@ from sim.metrics import MetricsAccumulator, energy_balance
 from sim.plant import EnergyLedger, Plant, PlantOutputs
 from sim.room_sensors import RoomSensorField
 from sim.scenario import Scenario
+from sim.station import StationCommand
 from sim.virtual_board import EPOCH_S, ProbeParams, VirtualBoard
 
 _MAX_BOARD_VALVES = 33
@@ -355,8 +356,10 @@ def run(
                 for unit, targets in decision.targets.items():
                     board = by_unit[unit]
                     board.app.apply_targets(targets, board.app.targets_version + 1)
-                if decision.pump_speed is not None:
-                    plant.speed_override = decision.pump_speed
+                if decision.pump_speed is not None or decision.t_supply_c is not None:
+                    plant.command = StationCommand(
+                        plant.time_s, decision.pump_speed, decision.t_supply_c
+                    )
     finally:
         tmp.cleanup()
     events: dict[str, int] = {}

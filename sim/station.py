@@ -8,8 +8,15 @@ Supply temperature follows the classical quality-regulation curve of a radiator 
     Ts = t_room + ((Ts_d + Tr_d)/2 - t_room) * phi^(1/n) + (Ts_d - Tr_d)/2 * phi
 
 plus the operator's offset, clamped to [t_supply_min_c, t_supply_max_c]. Pump speed moves
-linearly with phi between ``speed_mild`` (phi = 0.5) and ``speed_design`` (phi = 1); a
-strategy may override it. Pump electricity is rho*g*Q*H / efficiency.
+linearly with phi between ``speed_mild`` (phi = 0.5) and ``speed_design`` (phi = 1).
+Pump electricity is rho*g*Q*H / efficiency; the pump curve scales with speed by the affinity
+laws (sim.flows), so power falls with roughly the cube of speed on a fixed network.
+
+A host may command the station (``StationCommand``): a pump speed and a supply-temperature
+set-point, each clamped to the station's limits. A command holds for ``host_silent_s`` after
+it was sent; then the station returns to its own curve and speed (the safe fallback a real
+station controller has). The supply temperature follows its set-point with a first-order lag
+of ``supply_tau_s`` (heat exchanger and primary valve), whoever sets it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,16 @@ class StationSettings:
     speed_max: float = 1.3
     pump_efficiency: float = 0.55
     update_s: float = 3600.0
+    supply_tau_s: float = 600.0
+    host_silent_s: float = 7200.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.speed_min <= self.speed_max:
+            raise ValueError("need 0 < speed_min <= speed_max")
+        if self.t_supply_min_c >= self.t_supply_max_c:
+            raise ValueError("t_supply_min_c must be below t_supply_max_c")
+        if self.supply_tau_s < 0 or self.host_silent_s <= 0:
+            raise ValueError("supply_tau_s must be >= 0 and host_silent_s > 0")
 
     def phi(self, t_out_c: float) -> float:
         """Relative load: 1 at the design outdoor temperature, 0 at the room temperature."""
@@ -60,3 +77,26 @@ class StationSettings:
     def pump_power_w(self, flow_m3h: float, head_m: float) -> float:
         """Electric power of the pump at its operating point."""
         return RHO_WATER_50C_KG_M3 * G_M_S2 * flow_m3h / 3600.0 * head_m / self.pump_efficiency
+
+
+@dataclass(frozen=True)
+class StationCommand:
+    """What a host last asked of the station, sent at ``sent_s`` (simulated time). ``None``
+    leaves that quantity to the station's own curve."""
+
+    sent_s: float
+    pump_speed: float | None = None
+    t_supply_c: float | None = None
+
+    def applied(self, st: StationSettings, now_s: float) -> tuple[float | None, float | None]:
+        """(speed, supply set-point) this command gives at ``now_s``, clamped to the station's
+        limits; (None, None) once the host has been silent for ``host_silent_s``."""
+        if now_s - self.sent_s > st.host_silent_s:
+            return None, None
+        speed = self.pump_speed
+        if speed is not None:
+            speed = min(max(speed, st.speed_min), st.speed_max)
+        ts = self.t_supply_c
+        if ts is not None:
+            ts = min(max(ts, st.t_supply_min_c), st.t_supply_max_c)
+        return speed, ts

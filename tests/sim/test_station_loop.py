@@ -1,0 +1,95 @@
+"""The station strategies in the simulator's host hook (sim.room_strategy with ``station``):
+every decision reaches the simulated station, which obeys it, and when the host falls
+silent the station returns to its own curve and speed. Station and boards' hardware are
+simulated; the board program is the real one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from host.control.strategy.station import HeatingCurve, StationStrategySettings
+from sim import runner
+from sim.host_strategy import HostDecision
+from sim.room_strategy import RoomLedStrategy, links_of
+from sim.scenario import build_scenario, scenario_path
+
+
+def tiny(days, **station):
+    doc = json.loads(scenario_path("tiny").read_text())
+    doc["rooms"] = {"share": 0.5}
+    doc["station"] = {**doc["station"], **station}
+    return build_scenario(doc, days=days)
+
+
+def strategy(scn, **kw):
+    st = scn.station
+    curve = HeatingCurve.from_design(st.t_out_design_c, st.t_supply_design_c, st.t_return_design_c)
+    return RoomLedStrategy(
+        links_of(scn),
+        runner.TYPE_OFFSET_C,
+        station=StationStrategySettings(speed_min=st.speed_min, speed_max=st.speed_max, **kw),
+        curve=curve,
+        pump_speed0=1.1,
+    )
+
+
+def test_every_station_decision_reaches_the_station_and_is_obeyed():
+    scn = tiny(0.5)
+    hook = strategy(scn, hold_s=1800.0, speed_step=0.05)
+    res = runner.run(scn, strategy=hook, record_every_s=900.0)
+    log = hook.station_log
+    assert len(log) >= 40
+    assert all(d.t_supply_c is not None and d.pump_speed is not None for d in log)
+    s = res.series
+    # the station ran at the speed of the decision in force at each record
+    decided_at = np.arange(1, len(log) + 1) * hook.period_s
+    for k, t in enumerate(s.time_s):
+        before = np.flatnonzero(decided_at <= t)
+        if len(before):
+            assert s.pump_speed[k] == pytest.approx(log[before[-1]].pump_speed)
+    # and its supply followed the set-points (first-order lag of 10 min)
+    last = log[-1].t_supply_c
+    assert abs(s.t_supply_station_c[-1] - last) < 1.5
+    reasons = {d.pump_reason for d in log}
+    assert reasons - {"hold_no_rooms"}, "the strategy decided on rooms, not only held"
+
+
+def test_host_silent_the_station_returns_to_its_own_curve_and_speed():
+    scn = tiny(0.3, host_silent_s=3600.0)
+    hook = strategy(scn)
+    calls = []
+
+    def decide(now_s, records, meter):
+        calls.append(now_s)
+        if len(calls) > 8:  # two hours of decisions, then the host goes silent
+            return HostDecision()
+        return RoomLedStrategy.decide(hook, now_s, records, meter)
+
+    silent = SwappedDecide(hook.period_s, decide)
+    res = runner.run(scn, strategy=silent, record_every_s=600.0)
+    s = res.series
+    commanded = hook.station_log[-1]
+    late = s.time_s > 8 * hook.period_s + 3600.0 + 600.0
+    # the station re-sets its own speed from the weather on its hourly grid
+    grid = np.floor(s.time_s / scn.station.update_s) * scn.station.update_s
+    own = np.array([scn.station.speed(float(scn.weather.at(t))) for t in grid])
+    assert np.any(late)
+    assert commanded.pump_speed is not None
+    assert np.allclose(s.pump_speed[late], own[late])
+    early = (s.time_s > 2 * hook.period_s) & (s.time_s <= 8 * hook.period_s)
+    assert np.allclose(s.pump_speed[early][-1], commanded.pump_speed)
+
+
+class SwappedDecide:
+    """A host hook whose decide() is the given function."""
+
+    def __init__(self, period_s, decide):
+        self.period_s = period_s
+        self.decide = decide
+
+
+def test_station_settings_refused_without_a_curve():
+    scn = tiny(0.1)
+    with pytest.raises(ValueError, match="heating curve"):
+        RoomLedStrategy(links_of(scn), {}, station=StationStrategySettings())
