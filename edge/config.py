@@ -41,6 +41,8 @@ DEFAULTS = {
 }
 
 DEFAULT_T_RETURN_C = 40.0
+ENTRANCE_VALVE = "entrance"
+ENTRANCE_ABOVE_HOUSEHOLDS_K = 5.0
 
 
 class ConfigError(ValueError):
@@ -87,14 +89,22 @@ def merged(current, changes):
 
 
 def default_targets(board):
-    """Targets from the board definition's "targets", else DEFAULT_T_RETURN_C everywhere."""
+    """Targets from the board definition's "targets", else DEFAULT_T_RETURN_C, and for the
+    entrance valve of a board that also drives household valves ENTRANCE_ABOVE_HOUSEHOLDS_K
+    more: the household valves throttle, the entrance valve stays open instead of throttling
+    the same water a second time (rooms then recover as fast as the households allow)."""
     out = {}
     local = board.get("targets", {})
-    for valve in board["valves"] + board.get("rs485", {}).get("valves", []):
+    valves = board["valves"] + board.get("rs485", {}).get("valves", [])
+    households = len(valves) > 1
+    for valve in valves:
         vid = valve["id"]
         t = local.get(vid, {})
+        default = DEFAULT_T_RETURN_C
+        if households and vid == ENTRANCE_VALVE:
+            default += ENTRANCE_ABOVE_HOUSEHOLDS_K
         out[vid] = {
-            "t_return_c": t.get("t_return_c", DEFAULT_T_RETURN_C),
+            "t_return_c": t.get("t_return_c", default),
             "opening_ff_pct": t.get("opening_ff_pct"),
         }
     return out

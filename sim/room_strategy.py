@@ -16,7 +16,9 @@ with the fixed household-type offsets.
 With ``station`` settings it also runs the station strategies (host.control.strategy.station:
 the pump follows the valves, the supply follows the weather curve with a trimmed offset) on
 the same rooms and openings, and asks the simulated station for their pump speed and supply
-set-point (``station_log`` keeps every station decision).
+set-point (``station_log`` keeps every station decision). A ``schedule``
+(host.control.strategy.schedule; its station-wide periods) shifts the station's targets and
+supply, and pauses room-mode learning while a shift holds.
 
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
@@ -32,6 +34,7 @@ import numpy as np
 from host.control.room_sensors import SensorState
 from host.control.strategy import room_led
 from host.control.strategy.equalise import StrategySettings
+from host.control.strategy.schedule import Schedule
 from host.control.strategy.station import (
     HeatingCurve,
     StationDecision,
@@ -75,6 +78,7 @@ class RoomLedStrategy:
         station: StationStrategySettings | None = None,
         curve: HeatingCurve | None = None,
         pump_speed0: float = 1.0,
+        schedule: Schedule | None = None,
     ):
         if mode not in room_led.MODES:
             raise ValueError(f"mode must be one of {room_led.MODES}")
@@ -102,6 +106,7 @@ class RoomLedStrategy:
         self.curve = curve
         self.station_state = StationState(pump_speed0)
         self.station_log: list[StationDecision] = []
+        self.schedule = schedule
 
     def _plausible(self, reading: dict[str, Any]) -> bool:
         """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
@@ -185,7 +190,8 @@ class RoomLedStrategy:
             for h in self.households
             if h.point is not None
         }
-        if self.mode == "room":
+        shift = self.schedule.shift_c(now_s) if self.schedule is not None else 0.0
+        if self.mode == "room" and not shift:
             dt_h = self.period_s / 3600.0
             openings = {
                 f"{unit}/{v['id']}": v.get("opening_cmd_pct")
@@ -197,11 +203,13 @@ class RoomLedStrategy:
                 self.learned, priors, rooms, self.room_cfg, dt_h, openings, groups
             )
             offsets = self.learned
+        elif self.mode == "room":
+            offsets = self.learned or priors  # a scheduled shift: nothing is learned meanwhile
         else:
             offsets = priors
         out = equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
         if self.station is not None:
-            self._decide_station(now_s, records, rooms, est, out)
+            self._decide_station(now_s, records, rooms, est, out, shift)
         return out
 
     def _decide_station(
@@ -211,6 +219,7 @@ class RoomLedStrategy:
         rooms: Mapping[str, room_led.Room | None],
         est: RoomEstimates | None,
         out: HostDecision,
+        shift_c: float = 0.0,
     ) -> None:
         """The station strategies on this decision's rooms and openings, into ``out``."""
         assert self.station is not None and self.curve is not None
@@ -242,6 +251,7 @@ class RoomLedStrategy:
             believed_rooms,
             period_s=self.period_s,
             rooms_se_c=believed_se,
+            target_shift_c=shift_c,
         )
         decision, self.station_state = decide_station(
             inputs, self.station_state, self.station, self.curve

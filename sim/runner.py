@@ -210,7 +210,7 @@ def make_boards(scn: Scenario, root: str) -> tuple[list[VirtualBoard], list[np.n
         mine = hh_of[e.id] if bs.household_valves else []
         mine = mine[: _MAX_BOARD_VALVES - 1]
         ids = ["entrance"] + [net.households[i].id.removeprefix(e.id) for i in mine]
-        targets = {"entrance": bs.entrance_target_c}
+        targets = {"entrance": bs.entrance_target()}
         targets.update({vid: bs.household_target_c for vid in ids[1:]})
         folder = Path(root) / e.id
         folder.mkdir(parents=True, exist_ok=True)

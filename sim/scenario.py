@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edge.config import DEFAULT_T_RETURN_C, ENTRANCE_ABOVE_HOUSEHOLDS_K
 from sim.devices import DeviceSpec
 from sim.estate import Estate, EstateSpec, build_estate
 from sim.room_sensors import RoomFaults, RoomSensors, RoomSensorSpec, choose, no_sensors
@@ -44,13 +45,24 @@ class BoardSettings:
 
     household_valves: bool = False  # a motorised valve per household on the entrance's board
     initial_opening_pct: float = 100.0  # every valve, before any control
-    entrance_target_c: float = 40.0
-    household_target_c: float = 40.0
+    # the board program's own defaults (edge.config.default_targets): one set of defaults
+    entrance_target_c: float | None = None  # None: the board's default for its valves
+    household_target_c: float = DEFAULT_T_RETURN_C
     sample_period_ms: int = 60_000
     failsafe_opening_pct: float = 40.0
     config: dict[str, Any] = field(default_factory=dict)  # edge config fields (protocol names)
     # outdoor probes (entrance role t_outdoor): on the first entrance's board, every board, none
     outdoor_probe: str = "first"
+
+    def entrance_target(self) -> float:
+        """The entrance valve's target: given, else as the board program defaults it
+        (edge.config.default_targets): ENTRANCE_ABOVE_HOUSEHOLDS_K above the households'
+        when they have valves, so that the water is throttled once."""
+        if self.entrance_target_c is not None:
+            return self.entrance_target_c
+        if self.household_valves:
+            return self.household_target_c + ENTRANCE_ABOVE_HOUSEHOLDS_K
+        return DEFAULT_T_RETURN_C
 
     def __post_init__(self) -> None:
         if self.outdoor_probe not in OUTDOOR_PROBES:

@@ -240,3 +240,12 @@ def test_safe_mode_holds_a_manual_opening_instead_of_the_failsafe():
     assert abs(sb.valves[hh2].pos_pct - 15.0) <= 1.0
     modes = [v["mode"] for v in app.telemetry()["valves"]]
     assert modes[hh2] == "manual" and modes.count("failsafe") == 3
+
+
+def test_default_targets_throttle_once_over_household_valves():
+    sb, board = sim_entrance(4)
+    t = new_app(sb, board).targets
+    assert t["entrance"]["t_return_c"] == t["hh1"]["t_return_c"] + 5.0
+    assert t["hh1"]["t_return_c"] == t["hh3"]["t_return_c"] == 40.0
+    sb1, board1 = sim_entrance(1)
+    assert new_app(sb1, board1).targets["entrance"]["t_return_c"] == 40.0

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from host.control.strategy.schedule import parse
 from host.control.strategy.station import HeatingCurve, StationStrategySettings
 from sim import runner
 from sim.host_strategy import HostDecision
@@ -93,3 +94,24 @@ def test_station_settings_refused_without_a_curve():
     scn = tiny(0.1)
     with pytest.raises(ValueError, match="heating curve"):
         RoomLedStrategy(links_of(scn), {}, station=StationStrategySettings())
+
+
+def test_a_scheduled_set_back_reaches_the_station_and_pauses_room_learning():
+    scn = tiny(0.3)
+    always = parse(
+        [{"days": list(range(7)), "start_h": 0, "end_h": 24, "shift_c": -2}], preheat_h_per_k=0
+    )
+    hook = strategy(scn)
+    hook.schedule = always
+    res = runner.run(scn, strategy=hook, record_every_s=900.0)
+    log = hook.station_log
+    assert log and all(d.supply_reason == "curve_scheduled" for d in log)
+    for d in log:
+        t_out = d.inputs["t_out_c"]
+        if t_out is not None:
+            assert d.t_supply_c == pytest.approx(hook.curve.supply_c(t_out) - 2.0 * 2.5)
+            assert d.offset_c == 0.0
+    assert hook.learned == {}
+    # what the station ran is the scheduled set-point, not its own curve
+    own = np.array([scn.station.supply_c(float(t)) for t in res.series.t_out_c])
+    assert np.mean(res.series.t_supply_station_c[4:] - own[4:]) < -3.0

@@ -133,6 +133,7 @@ class StationStrategySettings:
     offset_gain_c_per_k_h: float = 1.0
     offset_deadband_c: float = 0.3
     forecast_weight: float = 0.5
+    supply_k_per_room_k: float = 2.5  # a scheduled room shift moves the supply this much per K
 
     def __post_init__(self) -> None:
         if not 0.0 < self.speed_min <= self.speed_max:
@@ -175,6 +176,8 @@ class StationInputs:
     t_out_forecast_c: float | None = None
     #: standard error of each room in ``rooms_c`` (0 for a measured one; empty: all 0)
     rooms_se_c: Sequence[float] = ()
+    #: the schedule's room-target shift now (strategy/schedule.py; negative: a set-back)
+    target_shift_c: float = 0.0
     period_s: float = 900.0  # the time this decision stands for (offset trim is per hour)
 
 
@@ -215,8 +218,19 @@ def decide_station(
     settings: StationStrategySettings,
     curve: HeatingCurve,
 ) -> tuple[StationDecision, StationState]:
-    """One control period of the station: pump first, supply offset where the pump cannot."""
+    """One control period of the station: pump first, supply offset where the pump cannot.
+
+    A scheduled shift moves the targets, the floor and the supply with it, and freezes the
+    offset: a set-back is not a reason to learn anything."""
+    shift = inputs.target_shift_c
     s = settings
+    if shift:
+        s = replace(
+            settings,
+            room_target_c=settings.room_target_c + shift,
+            room_floor_c=settings.room_floor_c + shift,
+            warm_c=settings.warm_c + shift,
+        )
     coldest = robust_coldest_c(inputs.rooms_c, s.coldest_rank)
     se = list(inputs.rooms_se_c) or [0.0] * len(inputs.rooms_c)
     if len(se) != len(inputs.rooms_c):
@@ -271,8 +285,8 @@ def decide_station(
         t_out = inputs.t_out_c
         if inputs.t_out_forecast_c is not None:
             t_out += s.forecast_weight * (inputs.t_out_forecast_c - inputs.t_out_c)
-        supply_reason = "curve"
-        if coldest is not None and short is not None:
+        supply_reason = "curve" if not shift else "curve_scheduled"
+        if coldest is not None and short is not None and not shift:
             err = s.room_target_c - short
             pump_cannot_raise = not s.pump or speed >= s.speed_max or bool(starved)
             pump_cannot_lower = not s.pump or speed <= s.speed_min
@@ -289,7 +303,8 @@ def decide_station(
                 step = s.offset_gain_c_per_k_h * (coldest - s.room_target_c) * inputs.period_s
                 offset, supply_reason = offset - step / 3600.0, "offset_down_warm"
             offset = min(max(offset, s.offset_min_c), s.offset_max_c)
-        ts = min(max(curve.supply_c(t_out) + offset, s.supply_min_c), s.supply_max_c)
+        ts = curve.supply_c(t_out) + offset + shift * s.supply_k_per_room_k
+        ts = min(max(ts, s.supply_min_c), s.supply_max_c)
     changed = new_speed != speed
     decision = StationDecision(
         pump_speed=new_speed if s.pump else None,
@@ -300,6 +315,7 @@ def decide_station(
         inputs={
             "t_out_c": inputs.t_out_c,
             "t_out_forecast_c": inputs.t_out_forecast_c,
+            "target_shift_c": shift,
             "coldest_c": coldest,
             "short_c": short,
             "at_risk_c": at_risk,
