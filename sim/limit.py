@@ -31,9 +31,9 @@ import numpy as np
 from host.models.hydraulics.inverse import valve_openings
 from sim import household as hh
 from sim import radiator
-from sim.metrics import MetricsAccumulator, energy_balance
+from sim.metrics import MetricsAccumulator
 from sim.plant import EnergyLedger, Plant
-from sim.runner import RunResult, Series
+from sim.runner import RunResult, Series, run_result
 from sim.scenario import Scenario
 from sim.station import StationCommand
 
@@ -108,8 +108,9 @@ def operating_point(
         return Operating(np.ones(plant.n_e), np.ones(plant.n_h), st.speed_max, reached=False)
     reached = share == MAX_SHARES_OF_INFINITE_FLOW[0]
     lo, hi = st.speed_min, st.speed_max
-    if attempt(lo).success:
-        hi, best = lo, attempt(lo)
+    at_min = attempt(lo)
+    if at_min.success:
+        hi, best = lo, at_min
     for _ in range(_SPEED_BISECTIONS if hi > lo else 0):
         mid = 0.5 * (lo + hi)
         res = attempt(mid)
@@ -151,18 +152,5 @@ def run_limit(
             if acc.ledger_start is None:
                 acc.ledger_start = EnergyLedger(**vars(plant.ledger))
             acc.add(out, dt)
-    res = RunResult(
-        scenario=scn.name,
-        seed=scn.seed,
-        days=scn.days,
-        control="limit",
-        series=series,
-        metrics=acc.summary(plant.ledger),
-        ledger=plant.ledger,
-        balance=energy_balance(plant.ledger),
-        wall_s=time.perf_counter() - t0,
-        steps=n_steps,
-        hydraulic_solves=plant.flows.solves,
-        hydraulic_iterations=plant.flows.iterations,
-    )
+    res = run_result(scn, "limit", series, acc, plant, t0)
     return res, unreachable

@@ -366,6 +366,29 @@ def run(
     for b in boards:
         for name, n in b.event_counts.items():
             events[name] = events.get(name, 0) + n
+    return run_result(
+        scn,
+        control,
+        series,
+        acc,
+        plant,
+        t0,
+        board_events=events,
+        room_households=rs.households.copy(),
+        room_sensors=rs.mapping(),
+    )
+
+
+def run_result(
+    scn: Scenario,
+    control: str,
+    series: Series,
+    acc: MetricsAccumulator,
+    plant: Plant,
+    t0: float,
+    **extra: Any,  # noqa: ANN401
+) -> RunResult:
+    """The RunResult of a finished run of ``scn`` on ``plant`` (started at ``t0``)."""
     return RunResult(
         scenario=scn.name,
         seed=scn.seed,
@@ -376,10 +399,8 @@ def run(
         ledger=plant.ledger,
         balance=energy_balance(plant.ledger),
         wall_s=time.perf_counter() - t0,
-        steps=n_steps,
+        steps=int(round(scn.days * 86400.0 / scn.dt_s)),
         hydraulic_solves=plant.flows.solves,
         hydraulic_iterations=plant.flows.iterations,
-        board_events=events,
-        room_households=rs.households.copy(),
-        room_sensors=rs.mapping(),
+        **extra,
     )
