@@ -71,7 +71,9 @@ _JSON_SEP = (",", ":")  # shared.protocol.encode's separators
 
 
 class App:
-    def __init__(self, board, hw, events=None, safe_mode=False, boot=None, household=None):
+    def __init__(
+        self, board, hw, events=None, safe_mode=False, boot=None, household=None, station=None
+    ):
         self.board = board
         self.hw = hw
         clock = hw.clock
@@ -85,6 +87,7 @@ class App:
             "targets": root + "targets.json",
             "state": root + "pi_state.json",
             "calibration": root + "calibration.json",
+            "station": root + "station.json",
         }
         remote = board.get("rs485", {}).get("valves", [])
         self.valve_defs = board["valves"] + remote
@@ -157,6 +160,7 @@ class App:
             self.remote_channels.append(ch)
             self._room_ch.append(ch)
             self._room_dev.append(self.household.rooms_by_id[r["id"]])
+        self.station = self._station(station)
         self.balancer = Balancer(self.n, self._failsafe_list())
         self.balancer.configure(self.config)
         self._apply_targets_to_balancer()
@@ -174,6 +178,8 @@ class App:
             rs = board["rs485"]
             self._rs485_budget_ms = rs["budget_ms"]
             sched.add("rs485", rs["period_ms"], self._rs485)
+        if self.station is not None:  # in safe mode too: it falls back to the station's curve
+            sched.add("station", board["station"]["period_ms"], self.station.poll)
         if safe_mode:  # an operator's manual opening wins over the fail-safe one here too
             for p, fs in zip(self.positioners, self._safe_list()):
                 p.command(fs)
@@ -222,6 +228,47 @@ class App:
         if household.emit is None:
             household.emit = self.events.emit  # isolation and recovery become events
         return household
+
+    def _station(self, station):
+        """The station PLC link of a station gateway (None on an entrance board), with the
+        host's command it last accepted back in force."""
+        spec = self.board.get("station")
+        if spec is None:
+            return None
+        if station is None:
+            from edge import station as stationmod
+
+            problem = None
+            try:
+                station = stationmod.open_station(spec, self.clock, self.hw.fs_root)
+            except (ValueError, OSError) as exc:  # a missing or broken profile
+                problem = str(exc)
+            if problem is not None:
+                raise BoardError("station.profile", problem)
+        if station.emit is None:
+            station.emit = self.events.emit
+        stored = persist.load(self.paths["station"], {"version": 0}, self.events)
+        cmd = stored.get("command")
+        if type(cmd) is dict and station.check(cmd) is None:
+            station.apply(cmd, stored["version"])
+        return station
+
+    def apply_station(self, msg):
+        """A desired station command (decoded desired/station). Returns (applied, reason)."""
+        if self.station is None:
+            return False, "this board runs no station"
+        reason = self.station.check(msg)
+        if reason is not None:
+            self.events.emit("station_refused", "warning", None, msg["version"], reason)
+            return False, reason
+        cmd = {}
+        for key in msg:
+            if key != "v":
+                cmd[key] = msg[key]
+        persist.save(self.paths["station"], {"version": msg["version"], "command": cmd})
+        self.station.apply(cmd, msg["version"])
+        self.events.emit("station_applied", "info", None, msg["version"])
+        return True, ""
 
     # ---- configuration and targets ----------------------------------------------------------
     def _load_config(self):
@@ -542,6 +589,8 @@ class App:
             "entrance": entrance,
             "health": health,
         }
+        if self.station is not None:
+            rec["station"] = self.station.report()
         if self.room_ids:
             rec["rooms"] = [
                 self._room_entry(rid, ch, dev, now_s)
@@ -558,6 +607,7 @@ class App:
             "boot_reason": platform.reset_cause(),
             "targets_version": self.targets_version,
             "config_version": self.config.get("version", 0),
+            "station_version": self.station.command_version if self.station else 0,
         }
 
 

@@ -160,9 +160,17 @@ def validate(obj):
     else:
         obj.pop("rs485", None)
     remote = rs485["valves"] if rs485 is not None else []
-    if not 0 < len(valves) + len(remote) <= MAX_VALVES:
+    station = _get(obj, "station", "", "obj", None, False)
+    if station is not None:
+        _check_station(station)
+        obj["station"] = station
+    else:
+        obj.pop("station", None)
+    least = 0 if station is not None else 1  # a station gateway may drive no valve
+    if not least <= len(valves) + len(remote) <= MAX_VALVES:
         raise BoardError(
-            "valves", "must list 1 to {} valves (with rs485.valves)".format(MAX_VALVES)
+            "valves",
+            "must list {} to {} valves (with rs485.valves)".format(least, MAX_VALVES),
         )
     for i, valve in enumerate(remote):
         if valve["id"] in seen:
@@ -276,6 +284,61 @@ def _check_rs485(spec, pins):
         if room["id"] in seen:
             raise BoardError(rfield + "id", "duplicate room id {!r}".format(room["id"]))
         seen.append(room["id"])
+
+
+def _check_station(spec):
+    """The station PLC behind Modbus TCP, the limits of what may be asked of it and its
+    fallback when the host is silent (boards/README.md, edge.station)."""
+    field = "station."
+    link = _get(spec, "modbus_tcp", field, "obj")
+    lf = field + "modbus_tcp."
+    host = _get(link, "host", lf, "str")
+    link["host"] = host
+    link["port"] = _num(link, "port", lf, 1, 65535, 502, False)
+    link["unit"] = _num(link, "unit", lf, 0, 255, 1, False)
+    link["timeout_ms"] = _num(link, "timeout_ms", lf, 50, 10000, 1000, False)
+    spec["profile"] = _get(spec, "profile", field, "str", "station-plc", False)
+    spec["period_ms"] = _num(spec, "period_ms", field, 1000, 600000, 10000, False)
+    spec["dead_after"] = _num(spec, "dead_after", field, 1, 20, 3, False)
+    spec["valid_for_s"] = _num(spec, "valid_for_s", field, 300, 86400, 7200, False)
+    lim = _get(spec, "limits", field, "obj")
+    f = field + "limits."
+    lim["pump_speed_min_pct"] = _num(lim, "pump_speed_min_pct", f, 0, 100)
+    lim["pump_speed_max_pct"] = _num(lim, "pump_speed_max_pct", f, 0, 100)
+    lim["t_supply_min_c"] = _num(lim, "t_supply_min_c", f, 15, 95)
+    lim["t_supply_max_c"] = _num(lim, "t_supply_max_c", f, 15, 95)
+    lim["dp_min_kpa"] = _num(lim, "dp_min_kpa", f, 0, 2500, 0, False)
+    lim["dp_max_kpa"] = _num(lim, "dp_max_kpa", f, 0, 2500, 2500, False)
+    lim["curve_offset_max_k"] = _num(lim, "curve_offset_max_k", f, 0, 20, 10, False)
+    for lo, hi in (
+        ("pump_speed_min_pct", "pump_speed_max_pct"),
+        ("t_supply_min_c", "t_supply_max_c"),
+        ("dp_min_kpa", "dp_max_kpa"),
+    ):
+        if lim[lo] > lim[hi]:
+            raise BoardError(f + lo, "above " + hi)
+    fb = _get(spec, "fallback", field, "obj")
+    f = field + "fallback."
+    speed = _num(fb, "pump_speed_pct", f, 0, 100)
+    if not lim["pump_speed_min_pct"] <= speed <= lim["pump_speed_max_pct"]:
+        raise BoardError(f + "pump_speed_pct", "outside limits.pump_speed_min..max_pct")
+    fb["t_outdoor_c"] = _num(fb, "t_outdoor_c", f, -40, 20, -5, False)
+    curve = _get(fb, "curve", f, "list")
+    if len(curve) < 2:
+        raise BoardError(f + "curve", "needs at least two [t_outdoor_c, t_supply_c] points")
+    last = None
+    for i, point in enumerate(curve):
+        where = "{}curve[{}]".format(f, i)
+        ok = type(point) is list and len(point) == 2
+        for x in point if ok else ():
+            ok = ok and (type(x) is int or type(x) is float)
+        if not ok:
+            raise BoardError(where, "must be [t_outdoor_c, t_supply_c]")
+        if not lim["t_supply_min_c"] <= point[1] <= lim["t_supply_max_c"]:
+            raise BoardError(where, "supply outside limits.t_supply_min..max_c")
+        if last is not None and (point[0] <= last[0] or point[1] > last[1]):
+            raise BoardError(where, "outdoor must rise and supply must not rise along the curve")
+        last = point
 
 
 def _check_slave(dev, field, id_kind, profile, addrs):

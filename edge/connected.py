@@ -112,6 +112,7 @@ class ConnectedBoard:
         self.desired = Desired(clock, self.version_of, self.apply, self.link.send_ack)
         self.link.on(protocol.TARGETS, self._on_targets)
         self.link.on(protocol.CONFIG, self._on_config)
+        self.link.on(protocol.STATION, self._on_station)
         self.timesync = TimeSync(clock, ntp[0], ntp[1]) if ntp else None
         self.refused_records = 0
         self._was_connected = False
@@ -135,9 +136,14 @@ class ConnectedBoard:
     def _on_config(self, payload):
         self.desired.handle(protocol.CONFIG, payload)
 
+    def _on_station(self, payload):
+        self.desired.handle(protocol.STATION, payload)
+
     def version_of(self, kind):
         if kind == protocol.TARGETS:
             return self.app.targets_version
+        if kind == protocol.STATION:
+            return self.app.station.command_version if self.app.station else 0
         return self.app.config.get("version", 0)
 
     def apply(self, kind, msg):
@@ -151,6 +157,8 @@ class ConnectedBoard:
                     changes[name] = msg[name]
             changes["version"] = msg["version"]
             ok, reason = app.apply_config(changes)
+        elif kind == protocol.STATION:
+            ok, reason = app.apply_station(msg)
         else:
             for vid in msg["targets"]:
                 if vid not in app.valve_ids:

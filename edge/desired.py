@@ -23,7 +23,7 @@ import json
 
 from shared import protocol
 
-_OF = {protocol.TARGETS: "targets", protocol.CONFIG: "config"}
+_OF = {protocol.TARGETS: "targets", protocol.CONFIG: "config", protocol.STATION: "station"}
 
 
 def _version_of(payload):

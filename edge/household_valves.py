@@ -1,9 +1,8 @@
 """Household valves and room panels on the RS-485 bus, each described by a device profile
 (boards/profiles/).
 
-A profile is data: which register holds what, with which function code, data type, scaling,
-byte order and word order (boards/profiles/README.md). Its `device` says what it describes:
-a household valve (`valve`, the default: return temperature and measured opening read, the
+A profile is data (edge.device_profile, boards/profiles/README.md). On this bus its `device`
+is a household valve (`valve`, the default: return temperature and measured opening read, the
 commanded opening written) or a room panel (`room`: room temperature read, optionally its
 battery charge; nothing written). Any device whose registers a profile describes joins the
 bus by adding a JSON file; no code changes.
@@ -38,28 +37,10 @@ reports it; a dead slave cannot be commanded, so it is never sent to the fail-sa
 the other kind of device, is refused with `BusError` naming the field.
 """
 
-import struct
-
 from edge import hal, modbus
+from edge.device_profile import load_profiles
 
-_TYPES = {
-    "int16": (1, ">h"),
-    "uint16": (1, ">H"),
-    "int32": (2, ">i"),
-    "uint32": (2, ">I"),
-    "float32": (2, ">f"),
-}
 _WRITE_POINT = "opening_cmd_pct"
-# device: (points it must have, points it may have, its write point or None)
-DEVICES = {
-    "valve": (("t_return_c", "opening_meas_pct"), (), _WRITE_POINT),
-    "room": (("t_room_c",), ("battery_pct",), None),
-}
-_MAX_BLOCK = 32  # registers read in one transaction at most
-
-
-def _fail(name, field, why):
-    raise ValueError("profile {}: {} {}".format(name, field, why))
 
 
 class BusError(ValueError):
@@ -70,144 +51,6 @@ class BusError(ValueError):
         super().__init__("{}: {}".format(field, reason))
         self.field = field
         self.reason = reason
-
-
-class Profile:
-    """A validated device profile (see boards/profiles/README.md)."""
-
-    def __init__(self, doc):
-        name = doc.get("profile") if type(doc) is dict else None
-        if type(name) is not str or not name:
-            raise ValueError("profile: missing its name (field profile)")
-        self.name = name
-        self.byte_order = doc.get("byte_order", "big")
-        self.word_order = doc.get("word_order", "big")
-        for field, value in (("byte_order", self.byte_order), ("word_order", self.word_order)):
-            if value not in ("big", "little"):
-                _fail(name, field, "must be big or little")
-        self.register_base = doc.get("register_base", 0)
-        if self.register_base not in (0, 1):
-            _fail(name, "register_base", "must be 0 or 1")
-        self.timeout_ms = doc.get("timeout_ms", 100)
-        self.retries = doc.get("retries", 1)
-        self.device = doc.get("device", "valve")
-        if self.device not in DEVICES:
-            _fail(name, "device", "must be one of " + ", ".join(sorted(DEVICES)))
-        required, optional, write = DEVICES[self.device]
-        points = doc.get("points")
-        if type(points) is not dict:
-            _fail(name, "points", "must be an object")
-        for key in points:
-            if key not in required and key not in optional and key != write:
-                _fail(name, "points." + key, "is not a point of a {} profile".format(self.device))
-        self.points = {}
-        for key in required + ((write,) if write else ()):
-            if key not in points:
-                _fail(name, "points." + key, "is missing")
-        self.read_points = tuple(k for k in required + optional if k in points)
-        for key in self.read_points + ((write,) if write else ()):
-            self.points[key] = self._point(name, key, points[key])
-        for key in self.read_points:
-            if self.points[key]["fc"] not in (3, 4):
-                _fail(name, "points.{}.fc".format(key), "must be 3 or 4 (read)")
-        self.write_point = write
-        if write:
-            wfc = self.points[write]["fc"]
-            if wfc not in (6, 16):
-                _fail(name, "points.{}.fc".format(write), "must be 6 or 16 (write)")
-            if wfc == 6 and self.points[write]["words"] != 1:
-                _fail(name, "points." + write, "32-bit values need function 16")
-        self.blocks = self._blocks()
-
-    def _point(self, name, key, p):
-        where = "points." + key
-        if type(p) is not dict:
-            _fail(name, where, "must be an object")
-        kind = p.get("type", "uint16")
-        if kind not in _TYPES:
-            _fail(name, where + ".type", "must be one of " + ", ".join(sorted(_TYPES)))
-        reg = p.get("register")
-        if type(reg) is not int or not self.register_base <= reg <= 65535:
-            _fail(name, where + ".register", "must be an integer register number")
-        scale = p.get("scale", 1)
-        offset = p.get("offset", 0)
-        if type(scale) not in (int, float) or scale == 0 or type(offset) not in (int, float):
-            _fail(name, where, "scale must be a non-zero number, offset a number")
-        invalid = p.get("invalid")
-        if invalid is not None and type(invalid) not in (int, float):
-            _fail(name, where + ".invalid", "must be the raw number meaning 'no value'")
-        return {
-            "fc": p.get("fc", 3),
-            "reg": reg - self.register_base,
-            "words": _TYPES[kind][0],
-            "fmt": _TYPES[kind][1],
-            "scale": scale,
-            "offset": offset,
-            "invalid": invalid,
-        }
-
-    def _blocks(self):
-        """Read transactions: (fc, first register, count, [point names]); contiguous reads of
-        the same function are merged into one."""
-        blocks = []  # type: list
-        for key in self.read_points:
-            p = self.points[key]
-            for b in blocks:
-                lo = min(b[1], p["reg"])
-                hi = max(b[1] + b[2], p["reg"] + p["words"])
-                if b[0] == p["fc"] and hi - lo <= _MAX_BLOCK:
-                    b[1], b[2] = lo, hi - lo
-                    b[3].append(key)
-                    break
-            else:
-                blocks.append([p["fc"], p["reg"], p["words"], [key]])
-        return blocks
-
-    # --------------------------------------------------------------- value <-> words ----
-
-    def _to_bytes(self, words):
-        raw = bytearray(2 * len(words))
-        order = list(range(len(words)))
-        if self.word_order == "little":
-            order.reverse()
-        for j, i in enumerate(order):
-            w = words[i]
-            hi, lo = w >> 8, w & 0xFF
-            if self.byte_order == "little":
-                hi, lo = lo, hi
-            raw[2 * j] = hi
-            raw[2 * j + 1] = lo
-        return raw
-
-    def _from_bytes(self, raw):
-        n = len(raw) // 2
-        words = [0] * n
-        for j in range(n):
-            hi, lo = raw[2 * j], raw[2 * j + 1]
-            if self.byte_order == "little":
-                hi, lo = lo, hi
-            words[j] = (hi << 8) | lo
-        if self.word_order == "little":
-            words.reverse()
-        return words
-
-    def decode(self, key, words):
-        """Engineering value of point `key` from its registers; None for the invalid marker."""
-        p = self.points[key]
-        raw = struct.unpack(p["fmt"], self._to_bytes(words))[0]
-        if p["invalid"] is not None and raw == p["invalid"]:
-            return None
-        if raw != raw:  # a NaN float32
-            return None
-        return raw * p["scale"] + p["offset"]
-
-    def encode(self, key, value):
-        """Registers that hold `value` for point `key`."""
-        p = self.points[key]
-        raw = (value - p["offset"]) / p["scale"]
-        if p["fmt"] != ">f":
-            raw = int(raw + 0.5) if raw >= 0 else -int(-raw + 0.5)
-        return self._from_bytes(struct.pack(p["fmt"], raw))
 
 
 class _Device:
@@ -391,7 +234,8 @@ class HouseholdValves:
 
     def _exchange(self, v):
         prof = v.profile
-        if prof.write_point and v.command_pct is not None and v.command_pct != v.written_pct:
+        wanted = v.command_pct if v.kind == "valve" else None
+        if wanted is not None and wanted != v.written_pct:
             p = prof.points[_WRITE_POINT]
             words = prof.encode(_WRITE_POINT, v.command_pct)
             if p["fc"] == 6:
@@ -648,20 +492,6 @@ def open_bus(spec, clock, root="", emit=None):
         stale_ms=spec["stale_ms"],
         rooms=spec.get("rooms", []),
     )
-
-
-def load_profiles(folder):
-    """{name: Profile} from every *.json file in folder (boards/profiles on the board)."""
-    import json
-    import os
-
-    out = {}
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".json"):
-            with open(folder + "/" + name) as f:
-                prof = Profile(json.load(f))
-            out[prof.name] = prof
-    return out
 
 
 def build(master, clock, devices, profiles, emit=None, rooms=None, **kw):

@@ -104,47 +104,16 @@ class SlaveException(ModbusError):
         self.code = code
 
 
-class RTUMaster:
-    """One RS-485 bus.
+class Master:
+    """The Modbus calls a master makes, over any transport.
 
-    port:       UART-like (write, read, any[, flush])
-    clock:      edge.clock clock (ticks_ms, ticks_diff, sleep_ms)
-    baud:       bus speed (for the 3.5-character silence and the transmit time)
-    de_pin:     driver-enable pin (value(1) transmit, value(0) receive) or None
-    timeout_ms: how long to wait for the first byte of a reply
-    retries:    extra attempts after a transport fault
-    babble_ms:  how long to wait for a silent bus before giving up
+    A transport subclass sets `retries` and `stats` and implements `_once(addr, pdu,
+    reply_len)`: one attempt, returning the reply as address byte + PDU (+ CRC on RTU) of
+    `reply_len` bytes, or raising a ModbusError.
     """
 
-    def __init__(
-        self, port, clock, baud=9600, de_pin=None, timeout_ms=100, retries=1, babble_ms=50
-    ):
-        self.port = port
-        self.clock = clock
-        self.de_pin = de_pin
-        self.baud = baud
-        self.timeout_ms = timeout_ms
-        self.retries = retries
-        self.babble_ms = babble_ms
-        char_us = 11 * 1000000 // baud
-        self.char_us = char_us
-        # 3.5 characters, at least 1.75 ms above 19200 baud; rounded up to whole ms.
-        t35_us = 1750 if baud > 19200 else (7 * char_us + 1) // 2
-        self.t35_ms = (t35_us + 999) // 1000
-        self._last_activity_ms = clock.ticks_ms() - self.t35_ms
-        self._rx = bytearray(256)
-        self.stats = {
-            "requests": 0,
-            "timeouts": 0,
-            "crc_errors": 0,
-            "wrong_address": 0,
-            "bad_replies": 0,
-            "exceptions": 0,
-            "babble_bytes": 0,
-            "retries": 0,
-        }
-        if de_pin is not None:
-            de_pin.value(0)
+    retries = 0
+    stats = {}  # type: dict  # each transport sets its own in __init__
 
     # ------------------------------------------------------------------ public calls ----
 
@@ -200,6 +169,52 @@ class RTUMaster:
                     raise
                 attempt += 1
                 self.stats["retries"] += 1
+
+    def _once(self, addr, pdu, reply_len):
+        raise NotImplementedError
+
+
+class RTUMaster(Master):
+    """One RS-485 bus.
+
+    port:       UART-like (write, read, any[, flush])
+    clock:      edge.clock clock (ticks_ms, ticks_diff, sleep_ms)
+    baud:       bus speed (for the 3.5-character silence and the transmit time)
+    de_pin:     driver-enable pin (value(1) transmit, value(0) receive) or None
+    timeout_ms: how long to wait for the first byte of a reply
+    retries:    extra attempts after a transport fault
+    babble_ms:  how long to wait for a silent bus before giving up
+    """
+
+    def __init__(
+        self, port, clock, baud=9600, de_pin=None, timeout_ms=100, retries=1, babble_ms=50
+    ):
+        self.port = port
+        self.clock = clock
+        self.de_pin = de_pin
+        self.baud = baud
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.babble_ms = babble_ms
+        char_us = 11 * 1000000 // baud
+        self.char_us = char_us
+        # 3.5 characters, at least 1.75 ms above 19200 baud; rounded up to whole ms.
+        t35_us = 1750 if baud > 19200 else (7 * char_us + 1) // 2
+        self.t35_ms = (t35_us + 999) // 1000
+        self._last_activity_ms = clock.ticks_ms() - self.t35_ms
+        self._rx = bytearray(256)
+        self.stats = {
+            "requests": 0,
+            "timeouts": 0,
+            "crc_errors": 0,
+            "wrong_address": 0,
+            "bad_replies": 0,
+            "exceptions": 0,
+            "babble_bytes": 0,
+            "retries": 0,
+        }
+        if de_pin is not None:
+            de_pin.value(0)
 
     # ---------------------------------------------------------------------- the wire ----
 

@@ -33,15 +33,24 @@ STATE = "state"
 EVENT = "event"
 TARGETS = "desired/targets"
 CONFIG = "desired/config"
+STATION = "desired/station"
 ACK = "ack"
-KINDS = (TELE, STATE, EVENT, TARGETS, CONFIG, ACK)
+KINDS = (TELE, STATE, EVENT, TARGETS, CONFIG, STATION, ACK)
 
 # Delivery per kind: every kind is QoS 1; the birth/death state and desired state are retained
 # so a late subscriber (a restarted host, a board back from an outage) gets the current value.
-QOS = {TELE: 1, STATE: 1, EVENT: 1, TARGETS: 1, CONFIG: 1, ACK: 1}
-RETAIN = {TELE: False, STATE: True, EVENT: False, TARGETS: True, CONFIG: True, ACK: False}
+QOS = {TELE: 1, STATE: 1, EVENT: 1, TARGETS: 1, CONFIG: 1, STATION: 1, ACK: 1}
+RETAIN = {
+    TELE: False,
+    STATE: True,
+    EVENT: False,
+    TARGETS: True,
+    CONFIG: True,
+    STATION: True,
+    ACK: False,
+}
 UPLINK = (TELE, STATE, EVENT, ACK)  # board to host
-DOWNLINK = (TARGETS, CONFIG)  # host to board
+DOWNLINK = (TARGETS, CONFIG, STATION)  # host to board
 
 
 class ProtocolError(ValueError):
@@ -110,6 +119,25 @@ _ROOM = (
     ("battery_pct", _NUMN, False, 0, 100),
     ("rssi_dbm", _NUMN, False, -130, 0),
 )
+# A heat exchange station, reported by the unit that runs it (a station board, or a gateway
+# to the station's PLC): `mode` says who is in charge of pump and supply set-point.
+STATION_MODES = ("host", "local", "offline")
+STATION_TELE = (
+    ("t_supply_c", _NUMN, False, -20, 150),
+    ("t_return_c", _NUMN, False, -20, 150),
+    ("p_supply_kpa", _NUMN, False, 0, 2500),
+    ("p_return_kpa", _NUMN, False, 0, 2500),
+    ("flow_m3h", _NUMN, False, -50, 5000),
+    ("heat_kw", _NUMN, False, -1000, 200000),
+    ("pump_speed_pct", _NUMN, False, 0, 100),
+    ("pump_power_kw", _NUMN, False, 0, 5000),
+    ("t_outdoor_c", _NUMN, False, -60, 60),
+    ("t_supply_setpoint_c", _NUMN, False, 0, 150),
+    ("pump_speed_cmd_pct", _NUMN, False, 0, 100),
+    ("dp_setpoint_cmd_kpa", _NUMN, False, 0, 2500),
+    ("mode", _ENUM, True, STATION_MODES, 0),
+    ("command_version", _INT, False, 0, MAX_SEQ),
+)
 _HEALTH = (
     ("heap_free_b", _INT, False, 0, 1 << 30),
     ("heap_min_b", _INT, False, 0, 1 << 30),
@@ -126,6 +154,7 @@ _TELE = (
     ("valves", _LIST, True, _VALVE, MAX_VALVES),
     ("entrance", _OBJ, False, _ENTRANCE, 0),
     ("rooms", _LIST, False, _ROOM, MAX_ROOMS),
+    ("station", _OBJ, False, STATION_TELE, 0),
     ("health", _OBJ, False, _HEALTH, 0),
 )
 _STATE = (
@@ -137,6 +166,7 @@ _STATE = (
     ("safe_mode", _BOOL, False, 0, 0),
     ("targets_version", _INT, False, 0, MAX_SEQ),
     ("config_version", _INT, False, 0, MAX_SEQ),
+    ("station_version", _INT, False, 0, MAX_SEQ),
 )
 _EVENT = (
     ("ts_s", _INT, True, 0, MAX_TS_S),
@@ -175,9 +205,20 @@ _CONFIG = (
     ("alarm_t_high_c", _NUM, False, -20, 150),
     ("alarm_t_very_high_c", _NUM, False, -20, 150),
 )
+# What the host asks of a station. A quantity left out (or null) is the station's own: its
+# local heating curve for the supply, its own speed control for the pump.
+_STATION_CMD = (
+    ("version", _INT, True, 1, MAX_SEQ),
+    ("ts_s", _INT, True, 0, MAX_TS_S),
+    ("valid_for_s", _INT, False, 300, 86400),
+    ("pump_speed_pct", _NUMN, False, 0, 100),
+    ("dp_setpoint_kpa", _NUMN, False, 0, 2500),
+    ("t_supply_c", _NUMN, False, 15, 95),
+    ("curve_offset_k", _NUMN, False, -20, 20),
+)
 _ACK = (
     ("ts_s", _INT, True, 0, MAX_TS_S),
-    ("of", _ENUM, True, ("targets", "config"), 0),
+    ("of", _ENUM, True, ("targets", "config", "station"), 0),
     ("version", _INT, True, 0, MAX_SEQ),
     ("result", _ENUM, True, ("applied", "refused"), 0),
     ("reason", _STR, False, 0, MAX_TEXT_LEN),
@@ -188,6 +229,7 @@ SCHEMAS = {
     EVENT: _EVENT,
     TARGETS: _TARGETS,
     CONFIG: _CONFIG,
+    STATION: _STATION_CMD,
     ACK: _ACK,
 }
 
@@ -302,6 +344,10 @@ def _check_consistency(kind, msg):
         if msg.get("collection_period_s", 0) > msg.get("control_period_s", 7200):
             raise ProtocolError("inconsistent", "collection_period_s above control_period_s")
         _check_ordered(msg, ("alarm_t_low_c", "alarm_t_high_c", "alarm_t_very_high_c"))
+    elif kind == STATION:
+        for a, b in (("pump_speed_pct", "dp_setpoint_kpa"), ("t_supply_c", "curve_offset_k")):
+            if msg.get(a) is not None and msg.get(b) is not None:
+                raise ProtocolError("inconsistent", "{} and {} exclude each other".format(a, b))
     elif kind == ACK:
         if msg["result"] == "refused" and not msg.get("reason"):
             raise ProtocolError("missing", "reason (required when result is refused)")

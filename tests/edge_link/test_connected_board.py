@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from edge import boarddef, simhw
+from edge import boarddef, device_profile, simhw
 from edge.app import App
 from edge.connected import ConnectedBoard
 from shared import protocol as p
@@ -339,7 +339,7 @@ def test_household_valves_on_rs485_are_in_the_pi_loops_and_the_telemetry(mosquit
             device(6, holding={0: 0}, inputs={0: 0xFE0C, 1: 100}),
         ]
     )  # -50 degC
-    profiles = hv.load_profiles(str(ROOT / "boards" / "profiles"))
+    profiles = device_profile.load_profiles(str(ROOT / "boards" / "profiles"))
     rs485 = {
         "uart": 1,
         "tx": 1,

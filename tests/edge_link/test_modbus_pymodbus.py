@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from edge import hal, modbus
+from edge import device_profile, hal, modbus
 from edge import household_valves as hv
 from tests.boardcheck import ROOT
 from tests.edge_link.modbus_pty import PymodbusBus, RealClock, device
 
-PROFILES = hv.load_profiles(str(ROOT / "boards" / "profiles"))
+PROFILES = device_profile.load_profiles(str(ROOT / "boards" / "profiles"))
 
 
 def words(fmt: str, value, swap_words=False, swap_bytes=False) -> list[int]:
@@ -380,7 +380,7 @@ def test_broken_room_profile_and_a_panel_with_a_valve_profile_are_refused(tmp_pa
     broken["points"] = dict(good["points"], opening_cmd_pct={"fc": 6, "register": 1})
     (folder / "room-broken.json").write_text(json.dumps(broken))
     with pytest.raises(ValueError, match=r"profile room-broken: points\.opening_cmd_pct"):
-        hv.load_profiles(str(folder))
+        device_profile.load_profiles(str(folder))
     bus = PymodbusBus(room_slaves())
     try:
         with pytest.raises(hv.BusError) as err:

@@ -16,7 +16,7 @@ from mpcheck import raises, repo_path
 from test_modbus_master import FakeBus
 
 from edge import app as appmod
-from edge import boarddef, hal, modbus, simhw
+from edge import boarddef, device_profile, hal, modbus, simhw
 from edge import household_valves as hv
 from edge.app import App
 from edge.connected import ConnectedBoard
@@ -29,7 +29,7 @@ def profiles():
     out = {}
     for name in ("generic", "room-panel", "room-float-cdab"):
         with open(repo_path("boards/profiles/{}.json".format(name))) as f:
-            out[name] = hv.Profile(json.load(f))
+            out[name] = device_profile.Profile(json.load(f))
     return out
 
 
@@ -179,7 +179,7 @@ def test_broken_room_declarations_name_the_field():
 def test_room_profiles_decode_and_have_no_write_point():
     prof = profiles()
     p = prof["room-panel"]
-    assert p.device == "room" and p.write_point is None
+    assert p.device == "room" and p.write_points == ()
     assert p.read_points == ("t_room_c",)
     assert p.decode("t_room_c", [215]) == 21.5
     assert p.decode("t_room_c", [0xFFEC]) == -2.0  # int16 -20 in tenths
@@ -203,7 +203,7 @@ def test_broken_room_profiles_are_refused_naming_the_field():
     def refused(mutate):
         doc = json.loads(json.dumps(base))
         mutate(doc)
-        return str(raises(ValueError, hv.Profile, doc))
+        return str(raises(ValueError, device_profile.Profile, doc))
 
     def write_point(d):
         d["points"]["opening_cmd_pct"] = {"fc": 6, "register": 0}
@@ -229,7 +229,7 @@ def test_broken_room_profiles_are_refused_naming_the_field():
         d["points"]["t_return_c"] = {"fc": 4, "register": 1}
 
     assert "points.t_return_c" in refused(valve_point)
-    hv.Profile(base)  # the base itself is fine
+    device_profile.Profile(base)  # the base itself is fine
 
 
 def test_a_device_with_the_wrong_kind_of_profile_is_refused_naming_the_field():

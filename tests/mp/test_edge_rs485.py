@@ -16,7 +16,7 @@ from edgecheck import fast_config, new_app, tmpdir
 from mpcheck import raises, repo_path
 from test_modbus_master import FakeBus
 
-from edge import boarddef, hal, modbus, simhw
+from edge import boarddef, device_profile, hal, modbus, simhw
 from edge import household_valves as hv
 from edge.app import App
 from shared import protocol
@@ -36,7 +36,7 @@ REMOTE = [
 
 def profiles():
     with open(repo_path("boards/profiles/generic.json")) as f:
-        return {"generic": hv.Profile(json.load(f))}
+        return {"generic": device_profile.Profile(json.load(f))}
 
 
 class RemoteValves(FakeBus):

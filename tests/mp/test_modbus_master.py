@@ -11,8 +11,8 @@ import struct
 
 from mpcheck import raises, repo_path
 
+from edge import device_profile, modbus
 from edge import household_valves as hv
-from edge import modbus
 from edge.clock import ManualClock
 
 
@@ -194,7 +194,7 @@ def profiles():
     out = {}
     for name in ("generic", "float-cdab", "permille-swapped"):
         with open(repo_path("boards/profiles/{}.json".format(name))) as f:
-            out[name] = hv.Profile(json.load(f))
+            out[name] = device_profile.Profile(json.load(f))
     return out
 
 
@@ -230,16 +230,16 @@ def test_broken_profiles_are_refused_naming_the_field():
     }
     doc = json.loads(json.dumps(base))
     doc["points"]["t_return_c"]["type"] = "int12"
-    assert "points.t_return_c.type" in str(raises(ValueError, hv.Profile, doc))
+    assert "points.t_return_c.type" in str(raises(ValueError, device_profile.Profile, doc))
     doc = json.loads(json.dumps(base))
     doc["points"]["opening_cmd_pct"] = {"fc": 6, "register": 0, "type": "float32"}
-    assert "function 16" in str(raises(ValueError, hv.Profile, doc))
+    assert "function 16" in str(raises(ValueError, device_profile.Profile, doc))
     doc = json.loads(json.dumps(base))
     del doc["points"]["opening_meas_pct"]
-    assert "opening_meas_pct" in str(raises(ValueError, hv.Profile, doc))
+    assert "opening_meas_pct" in str(raises(ValueError, device_profile.Profile, doc))
     doc = json.loads(json.dumps(base))
     doc["word_order"] = "middle"
-    assert "word_order" in str(raises(ValueError, hv.Profile, doc))
+    assert "word_order" in str(raises(ValueError, device_profile.Profile, doc))
 
 
 def household_rig():

@@ -257,6 +257,7 @@ def test_subscriptions_and_last_will():
     assert p.board_subscriptions("s", "u") == [
         "evenheat/v1/s/u/desired/targets",
         "evenheat/v1/s/u/desired/config",
+        "evenheat/v1/s/u/desired/station",
     ]
     assert "evenheat/v1/+/+/tele" in p.host_subscriptions()
     assert len(p.host_subscriptions("s")) == len(p.UPLINK)
