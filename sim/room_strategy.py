@@ -38,11 +38,10 @@ from host.control.strategy.schedule import Schedule
 from host.control.strategy.station import (
     HeatingCurve,
     StationDecision,
-    StationInputs,
     StationState,
     StationStrategySettings,
-    ValveState,
     decide_station,
+    station_inputs,
 )
 from host.models.rooms.estimate import (
     RoomEstimateError,
@@ -223,34 +222,26 @@ class RoomLedStrategy:
     ) -> None:
         """The station strategies on this decision's rooms and openings, into ``out``."""
         assert self.station is not None and self.curve is not None
-        valves = []
-        for unit, rec in records.items():
-            for v in rec["valves"]:
-                room = rooms.get(f"{unit}/{v['id']}")
-                believed = room is not None and room_led.usable(room, self.room_cfg)
-                valves.append(
-                    ValveState(
-                        f"{unit}/{v['id']}",
-                        float(v.get("opening_cmd_pct") or 0.0),
-                        room.t_room_c if believed and room is not None else None,
-                    )
-                )
-        believed_rooms: list[float] = []
-        believed_se: list[float] = []
+        openings = [
+            (f"{unit}/{v['id']}", float(v.get("opening_cmd_pct") or 0.0))
+            for unit, rec in records.items()
+            for v in rec["valves"]
+        ]
+        all_rooms: list[room_led.Room | None] = []
         if est is not None:
-            ok = np.isfinite(est.t_room_c) & (est.measured | (est.se_c <= self.room_cfg.max_se_c))
-            believed_rooms = [float(t) for t in est.t_room_c[ok]]
-            believed_se = [
-                0.0 if m else float(e) for m, e in zip(est.measured[ok], est.se_c[ok], strict=True)
+            all_rooms = [
+                room_led.Room(float(t), float(e), bool(m))
+                for t, e, m in zip(est.t_room_c, est.se_c, est.measured, strict=True)
             ]
         t_out = self._hist[-1][3] if self._hist else float("nan")
-        inputs = StationInputs(
+        inputs = station_inputs(
             now_s,
             float(t_out) if np.isfinite(t_out) else None,
-            valves,
-            believed_rooms,
-            period_s=self.period_s,
-            rooms_se_c=believed_se,
+            openings,
+            rooms,
+            all_rooms,
+            self.room_cfg.max_se_c,
+            self.period_s,
             target_shift_c=shift_c,
         )
         decision, self.station_state = decide_station(

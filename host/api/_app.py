@@ -23,7 +23,7 @@ from fastapi.security import HTTPBasicCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from host import __version__
-from host.api import _admin, _alarms, _data, _registry, _rooms, _strategy, _units
+from host.api import _admin, _alarms, _data, _registry, _rooms, _station, _strategy, _units
 from host.api._core import READ_METHODS, Api, ApiError, authenticate, to_api_error
 from host.errors import EvenheatError
 
@@ -71,7 +71,7 @@ def create_app(service: Service) -> FastAPI:
         log.info("created the first API admin %r", service.cfg.api.admin_user)
     app = FastAPI(title="evenheat host API", version=__version__, description=DESCRIPTION)
     app.state.api = api
-    for module in (_admin, _registry, _units, _alarms, _data, _rooms, _strategy):
+    for module in (_admin, _registry, _units, _alarms, _data, _rooms, _strategy, _station):
         app.include_router(module.router)
 
     app.add_exception_handler(EvenheatError, _on_error)

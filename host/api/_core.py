@@ -62,6 +62,8 @@ STATUS = {
             "already-acknowledged",
             "conflict",
             "busy",
+            "no-unit",
+            "off",
         ),
         409,
     ),
@@ -131,6 +133,13 @@ class Api:
         if balancer is None:
             raise ApiError(503, "no-balancer", "this service runs no balancer")
         return balancer
+
+    @property
+    def station_control(self) -> Any:
+        control = getattr(self.service, "station_control", None)
+        if control is None:
+            raise ApiError(503, "no-balancer", "this service runs no station control")
+        return control
 
     def audit(self, who: str, action: str, target: str, detail: Any, result: str) -> None:
         with self.storage.transaction():

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from host.assets.registry import DEVICE_KINDS
+from host.control import station_control
 from host.control.balancer import BalancerError
 from host.control.strategy.equalise import StrategySettings
 
@@ -51,6 +52,10 @@ class StationIn(Body):
     id: str = Field(min_length=1, max_length=64)
     site: str
     name: str | None = None
+
+
+class StationUnitIn(Body):
+    unit: str = Field(min_length=1, max_length=32)
 
 
 class BuildingIn(Body):
@@ -274,6 +279,12 @@ class StationOut(Out):
     name: str | None
 
 
+class StationUnitOut(Out):
+    station_id: str
+    site: str
+    unit: str
+
+
 class BuildingOut(Out):
     id: str
     station_id: str
@@ -404,6 +415,9 @@ class LatestRecord(Out):
     flow_m3h: Number | None
     heat_kw: Number | None
     t_outdoor_c: Number | None
+    pump_speed_pct: Number | None  # the station record's (point "station")
+    pump_power_kw: Number | None
+    t_supply_setpoint_c: Number | None
 
 
 class Latest(Out):
@@ -431,12 +445,13 @@ class DesiredOf(Out):
 class DesiredState(Out):
     targets: DesiredOf
     config: DesiredOf
+    station: DesiredOf
 
 
 class DesiredIssued(Out):
     site: str
     unit: str
-    of: Literal["targets", "config"]
+    of: Literal["targets", "config", "station"]
     version: int
 
 
@@ -654,3 +669,44 @@ class StationRooms(Out):
     now_s: int
     counts: StationRoomCounts
     households: list[StationRoomRow]
+
+
+# ------------------------------------------------------------ station control ----
+_STATION_STRATEGY_FIELDS: dict[str, Any] = {
+    name: (Number, ...)
+    for name in station_control.defaults(900.0)
+    if name not in ("unit", "pump", "weather", "curve", "schedule", "valid_for_s")
+}
+StationControlOut = create_model(
+    "StationControlOut",
+    __base__=Out,
+    __doc__="Every setting of a station's control: the unit that runs the station, each "
+    "strategy off, on or scheduled, the heating curve, the schedule and the strategies' "
+    "tuning (defaults where not set).",
+    unit=(str | None, ...),
+    pump=(str, ...),
+    weather=(str, ...),
+    valid_for_s=(int, ...),
+    curve=(list[list[Number]], ...),
+    schedule=(list[dict[str, Any]], ...),
+    **_STATION_STRATEGY_FIELDS,
+)
+
+
+class StationDecisionOut(Out):
+    """One decision of a station's strategies: what was asked, why, from what."""
+
+    id: int
+    station_id: str
+    ts_s: Number
+    trigger: str
+    site: str | None
+    unit: str | None
+    pump_speed_pct: Number | None
+    t_supply_c: Number | None
+    offset_c: Number | None
+    pump_reason: str
+    supply_reason: str
+    inputs: dict[str, Any]
+    desired_version: int | None
+    outcome: str

@@ -30,6 +30,8 @@ from host.api._models import (
     StationIn,
     StationOut,
     StationPatch,
+    StationUnitIn,
+    StationUnitOut,
 )
 from host.assets.registry import HOUSEHOLD_FIELDS
 
@@ -97,6 +99,28 @@ def add_station(*, body: StationIn, api: ApiDep, user: Admin) -> dict[str, Any]:
         lambda: api.service.registry.add_station(body.id, body.site, body.name, who=user.name),
     )
     return one(api, "stations", body.id)
+
+
+@router.post(
+    "/stations/{station_id}/units",
+    status_code=201,
+    summary="Register a station unit (admin)",
+    description="A unit of the station's site that serves no entrance: the station gateway "
+    "(it reports the station and takes its commands) or a gateway relaying room sensors.",
+    response_model=StationUnitOut,
+)
+def add_station_unit(
+    *, station_id: str, body: StationUnitIn, api: ApiDep, user: Admin
+) -> dict[str, Any]:
+    api.write(
+        user,
+        "add_station_unit",
+        station_id,
+        body.model_dump(),
+        lambda: api.service.registry.add_station_unit(station_id, body.unit, who=user.name),
+    )
+    station = one(api, "stations", station_id)
+    return {"station_id": station_id, "site": station["site"], "unit": body.unit}
 
 
 # ---------------------------------------------------------------- buildings ----

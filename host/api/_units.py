@@ -141,7 +141,7 @@ def get_events(
 # ---------------------------------------------------------------- desired state ----
 @router.get(
     "/units/{site}/{unit}/desired",
-    summary="Newest desired targets and config",
+    summary="Newest desired targets, config and station command",
     response_model=DesiredState,
     response_model_exclude_unset=True,
 )
@@ -150,22 +150,24 @@ def get_desired(*, site: str, unit: str, api: ApiDep, _: Viewer) -> dict[str, An
     status = api.service.desired.status(site, unit)
     return {
         of: {**status.get(of, {}), "payload": api.service.desired.payload(site, unit, of)}
-        for of in ("targets", "config")
+        for of in ("targets", "config", "station")
     }
 
 
 @router.post(
     "/units/{site}/{unit}/desired/{of}",
-    summary="Issue new desired targets or config (operator)",
+    summary="Issue new desired targets, config or station command (operator)",
     description="The body is the message of docs/protocol.md without `version` and "
-    "`ts_s`; a config is complete, not a delta. Returns the new version, published retained.",
+    "`ts_s`; a config is complete, not a delta. Returns the new version, published retained. "
+    "A station command by hand holds until the station control's next decision where a "
+    "strategy is on.",
     response_model=DesiredIssued,
 )
 def set_desired(
     *,
     site: str,
     unit: str,
-    of: Literal["targets", "config"],
+    of: Literal["targets", "config", "station"],
     body: Annotated[dict[str, Any], Body()],
     api: ApiDep,
     user: Operator,

@@ -344,6 +344,7 @@ class Registry:
                     )
             if table == "stations":  # its balancing settings go with it; decisions stay
                 self.storage.drop_strategy_settings(id_)
+                self.storage.drop_station_control(id_)
             if table == "entrances":  # the unit and its history stay, belonging to none
                 self.storage.detach_units(id_)
             self.storage.delete_registry_row(table, id_)

@@ -23,7 +23,7 @@ from shared import protocol as p
 
 log = logging.getLogger(__name__)
 
-KINDS = {"targets": p.TARGETS, "config": p.CONFIG}
+KINDS = {"targets": p.TARGETS, "config": p.CONFIG, "station": p.STATION}
 Publish = Callable[[str, bytes, bool], None]  # (topic, payload, retain); raises on failure
 
 
@@ -42,7 +42,8 @@ class Desired:
         self.clock = clock
 
     def set(self, site: str, unit: str, of: str, body: dict[str, Any], who: str) -> int:
-        """Issue new desired `of` ("targets" or "config") for a unit; return its version.
+        """Issue new desired `of` ("targets", "config" or "station") for a unit; return its
+        version.
 
         `body` is the message without `version` and `ts_s` (a config is complete, not a
         delta). Raises CommandError (audited) if the unit is unknown or the body invalid.
@@ -50,7 +51,7 @@ class Desired:
         target = f"{site}/{unit}"
         action = f"set_{of}"
         if of not in KINDS:
-            raise CommandError("kind", f"{of!r} is not targets or config")
+            raise CommandError("kind", f"{of!r} is not one of {', '.join(KINDS)}")
         refusal: CommandError | None = None
         with self.storage.transaction():
             try:

@@ -28,6 +28,7 @@ from host.assets.registry import Registry
 from host.control.alarms import Alarms
 from host.control.balancer import Balancer
 from host.control.desired import Desired
+from host.control.station_control import StationControl
 from host.service.boards import Boards
 from host.service.config import Config
 from host.service.ingest import _DB_ERRORS, Ingest
@@ -71,6 +72,14 @@ class Service:
             lambda site, unit: self.ingest.latest.get((site, unit)),
             cfg.strategy,
             clock,
+        )
+        self.station_control = StationControl(
+            self.storage,
+            self.desired,
+            lambda site, unit: self.ingest.latest.get((site, unit)),
+            self.balancer.rooms,
+            clock,
+            cfg.strategy.period_s,
         )
         self.last_published: dict[str, bytes] = {}  # topic -> last payload sent to the boards
         # (clock, deliveries processed) when the last tick ended: with `wake()`, what lets a
@@ -208,6 +217,10 @@ class Service:
             self.balancer.tick(now)
         except _DB_ERRORS as exc:
             log.error("database error in the balancer: %s", exc)
+        try:
+            self.station_control.tick(now)
+        except _DB_ERRORS as exc:
+            log.error("database error in the station control: %s", exc)
         self._sensor_verdicts()
         self.last_tick = (now, self.ingest.metrics.processed)
 

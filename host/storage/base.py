@@ -16,6 +16,7 @@ in its own module with the SQL of its tables:
 - users.py: API users
 - balancing.py: strategy settings, overrides, decisions
 - rooms.py: room sensor readings (judged) and room temperature estimates
+- stations.py: the station strategies' settings, state and decisions
 
 No SQL lives outside host/storage/: the rest of the host calls these methods by name
 (tests/host/test_storage_layout.py checks it).
@@ -32,9 +33,11 @@ from host.storage.desired import DesiredTables
 from host.storage.events import EventTables
 from host.storage.registry import RegistryTables
 from host.storage.rooms import RoomReading, RoomTables
+from host.storage.stations import StationTables
 from host.storage.telemetry import (
     ENTRANCE_POINT,
     QUERY_FIELDS,
+    STATION_POINT,
     TELE_COLUMNS,
     TeleMessage,
     TelemetryTables,
@@ -46,6 +49,7 @@ from host.storage.users import UserTables
 
 __all__ = [
     "ENTRANCE_POINT",
+    "STATION_POINT",
     "QUERY_FIELDS",
     "TELE_COLUMNS",
     "Connection",
@@ -70,5 +74,6 @@ class Storage(
     RegistryTables,
     UserTables,
     BalancingTables,
+    StationTables,
 ):
     """The host's database: one connection, every concern's tables. Backends subclass it."""

@@ -32,6 +32,8 @@ _PARENTS = (
         t_supply_c DOUBLE PRECISION, ent_t_return_c DOUBLE PRECISION,
         p_supply_kpa DOUBLE PRECISION, p_return_kpa DOUBLE PRECISION,
         flow_m3h DOUBLE PRECISION, heat_kw DOUBLE PRECISION, t_outdoor_c DOUBLE PRECISION,
+        pump_speed_pct DOUBLE PRECISION, pump_power_kw DOUBLE PRECISION,
+        t_supply_setpoint_c DOUBLE PRECISION,
         PRIMARY KEY (unit_id, point, ts_s, seq)) PARTITION BY RANGE (ts_s)""",
     """CREATE TABLE IF NOT EXISTS tele_msg (
         unit_id BIGINT NOT NULL, seq BIGINT NOT NULL, ts_s BIGINT NOT NULL,
@@ -86,9 +88,10 @@ class PostgresStorage(Storage):
     def _migrate_partitions(self) -> None:
         """A column added to the parent reaches every partition (none yet on a new database:
         the parent is created after the migrations, from _PARENTS)."""
-        self.execute(
-            "ALTER TABLE IF EXISTS tele ADD COLUMN IF NOT EXISTS t_outdoor_c DOUBLE PRECISION"
-        )
+        for column in ("t_outdoor_c", "pump_speed_pct", "pump_power_kw", "t_supply_setpoint_c"):
+            self.execute(
+                f"ALTER TABLE IF EXISTS tele ADD COLUMN IF NOT EXISTS {column} DOUBLE PRECISION"
+            )
 
     def _month(self, ts_s: int) -> None:
         name, start, end = month_bounds(ts_s)

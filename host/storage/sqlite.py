@@ -31,13 +31,21 @@ _TELE_DDL = """CREATE TABLE IF NOT EXISTS tele_{m} (
     point TEXT NOT NULL, t_return_c REAL, target_c REAL, opening_cmd_pct REAL,
     opening_meas_pct REAL, pi_integral_pct REAL, mode TEXT, sensor_ok INTEGER,
     valve_ok INTEGER, t_supply_c REAL, ent_t_return_c REAL, p_supply_kpa REAL,
-    p_return_kpa REAL, flow_m3h REAL, heat_kw REAL, t_outdoor_c REAL,
+    p_return_kpa REAL, flow_m3h REAL, heat_kw REAL, t_outdoor_c REAL, pump_speed_pct REAL,
+    pump_power_kw REAL, t_supply_setpoint_c REAL,
     PRIMARY KEY (unit_id, point, ts_s, seq)) WITHOUT ROWID"""
 _MSG_DDL = """CREATE TABLE IF NOT EXISTS tele_msg_{m} (
     unit_id INTEGER NOT NULL, seq INTEGER NOT NULL, ts_s INTEGER NOT NULL,
     received_s REAL NOT NULL, n_records INTEGER NOT NULL,
     PRIMARY KEY (unit_id, seq)) WITHOUT ROWID"""
-_INSERT_ROWS = "INSERT INTO tele_{m} VALUES (" + ", ".join("?" * (3 + len(TELE_COLUMNS))) + ")"
+# Columns named: a partition made before a migration has the later columns at its end.
+_INSERT_ROWS = (
+    "INSERT INTO tele_{m} (unit_id, ts_s, seq, "
+    + ", ".join(TELE_COLUMNS)
+    + ") VALUES ("
+    + ", ".join("?" * (3 + len(TELE_COLUMNS)))
+    + ")"
+)
 
 
 class SqliteStorage(Storage):
@@ -78,8 +86,8 @@ class SqliteStorage(Storage):
             self._conn.close()
 
     def _migrate_partitions(self) -> None:
-        """Partitions made before a column was added get it (at the end, where the template
-        has it: rows are inserted by position)."""
+        """Partitions made before a column was added get it (at their end; rows are inserted
+        by column name)."""
         for (name,) in self.execute("SELECT name FROM partitions ORDER BY name").fetchall():
             have = {r[1] for r in self.execute(f"PRAGMA table_info(tele_{name})").fetchall()}
             for column in TELE_COLUMNS:

@@ -38,11 +38,14 @@ TELE_COLUMNS = (
     "flow_m3h",
     "heat_kw",
     "t_outdoor_c",  # the entrance's (or station unit's) outdoor probe: migration 3
+    "pump_speed_pct",  # a station's pump and supply set-point (point "station"): migration 4
+    "pump_power_kw",
+    "t_supply_setpoint_c",
 )
 QUERY_FIELDS = frozenset(TELE_COLUMNS) - {"point", "mode"}
 LATEST_COLUMNS = ("ts_s", "seq", *TELE_COLUMNS)  # what a backend's latest-record rows hold
 _VALVE_FIELDS = TELE_COLUMNS[1:6]
-_ENTRANCE_FIELDS = (  # the protocol's names of TELE_COLUMNS[9:]
+_ENTRANCE_FIELDS = (  # the protocol's names of TELE_COLUMNS[9:16]
     "t_supply_c",
     "t_return_c",
     "p_supply_kpa",
@@ -51,7 +54,9 @@ _ENTRANCE_FIELDS = (  # the protocol's names of TELE_COLUMNS[9:]
     "heat_kw",
     "t_outdoor_c",
 )
+_PUMP_FIELDS = TELE_COLUMNS[16:]
 ENTRANCE_POINT = "entrance"
+STATION_POINT = "station"  # the record of a station unit's `station` object
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,11 @@ def _flag(value: bool | None) -> int | None:
 
 def tele_rows(msg: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
     """The records of a decoded `tele` message: one per valve, the entrance meters merged
-    into the `entrance` valve's record (or a record of their own when it has no valve)."""
+    into the `entrance` valve's record (or a record of their own when it has no valve), and
+    a station unit's `station` under point "station" (its mode in `mode`)."""
     ent = msg.get("entrance") or {}
-    meters = tuple(ent.get(name) for name in _ENTRANCE_FIELDS)
+    no_pump = (None,) * len(_PUMP_FIELDS)
+    meters = tuple(ent.get(name) for name in _ENTRANCE_FIELDS) + no_pump
     none_meters = (None,) * len(meters)
     rows = []
     seen_entrance = False
@@ -87,6 +94,10 @@ def tele_rows(msg: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
         )
     if ent and not seen_entrance:
         rows.append((ENTRANCE_POINT, *(None,) * 8, *meters))
+    st = msg.get("station")
+    if st:
+        station = tuple(st.get(name) for name in _ENTRANCE_FIELDS + _PUMP_FIELDS)
+        rows.append((STATION_POINT, *(None,) * 5, st["mode"], None, None, *station))
     return tuple(rows)
 
 

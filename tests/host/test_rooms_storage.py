@@ -8,6 +8,7 @@ import pytest
 
 from host.assets.registry import Registry
 from host.storage import RoomReading, Storage, TeleMessage, open_storage, tele_rows
+from host.storage.migrations import MIGRATIONS
 from tests.host.helpers import tele
 
 T = 1736467200  # 2025-01-10 00:00 UTC
@@ -40,7 +41,8 @@ def _reading(hh: str, unit: str, sensor: str, ts: int, t: float | None, flag=Non
 
 
 def test_the_schema_has_migration_3(storage):
-    assert storage.schema_version() == 3
+    assert storage.schema_version() >= 3
+    assert storage.fetch_one("SELECT COUNT(*) FROM room_estimates") == (0,)
 
 
 def test_links_station_units_and_households(rooms):
@@ -206,7 +208,7 @@ def test_migration_3_on_a_database_made_before_it(db_url):
     store.close()
     store = open_storage(db_url)
     try:
-        assert store.schema_version() == 3
+        assert store.schema_version() == len(MIGRATIONS)
         assert store.query(SITE, "u1", "entrance", "t_outdoor_c", 0, 2**40) == [(T, None)]
         assert store.query(SITE, "u1", "entrance", "flow_m3h", 0, 2**40) == [(T, 3.2)]
         msg = tele(2, T + 60, entrance={"t_outdoor_c": 1.5})

@@ -10,6 +10,7 @@ from host.storage import StorageError, TeleMessage, open_storage, tele_rows
 from host.storage.base import month_bounds
 from host.storage.dialect import qmark_to_format
 from host.storage.migrations import MIGRATIONS
+from host.storage.telemetry import TELE_COLUMNS
 
 SITE = "estate-7"
 NOV = 1763800000  # 2025-11-22
@@ -98,7 +99,11 @@ def test_a_season_of_one_entrance_comes_back_whole_and_downsampled(storage):
         ts = season_start + 60 * seq
         batch.append(
             TeleMessage(
-                uid, seq, ts, 0.0, (("entrance", 40.0 + seq % 7, None, 50.0) + (None,) * 12,)
+                uid,
+                seq,
+                ts,
+                0.0,
+                (("entrance", 40.0 + seq % 7, None, 50.0) + (None,) * (len(TELE_COLUMNS) - 4),),
             )
         )
         if len(batch) == 20_000:

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from host.control.strategy.room_led import Room
 from host.errors import EvenheatError
 
 #: Radiator exponent of the classical heating curve (EN 442).
@@ -210,6 +211,46 @@ def robust_coldest_c(rooms_c: Sequence[float], rank: int, share: float = 0.0) ->
         return None
     k = max(rank, math.ceil(share * len(rooms)))
     return rooms[min(k, len(rooms)) - 1]
+
+
+def station_inputs(
+    now_s: float,
+    t_out_c: float | None,
+    openings: Sequence[tuple[str, float]],
+    valve_rooms: Mapping[str, Room | None],
+    rooms: Sequence[Room | None],
+    max_se_c: float,
+    period_s: float,
+    target_shift_c: float = 0.0,
+    t_out_forecast_c: float | None = None,
+) -> StationInputs:
+    """The inputs of one decision from what the host believes: each valve's opening (%) by
+    "unit/valve" key with its room (room mode's `valve_rooms`), and the station's rooms.
+    A room is believed when measured or estimated within ``max_se_c``; a measured room's
+    standard error counts as 0."""
+    valves = []
+    for key, opening_pct in openings:
+        room = valve_rooms.get(key)
+        believed = room is not None and room.t_room_c == room.t_room_c and room.se_c <= max_se_c
+        valves.append(ValveState(key, opening_pct, room.t_room_c if believed and room else None))
+    rooms_c: list[float] = []
+    rooms_se_c: list[float] = []
+    for r in rooms:
+        if r is None or r.t_room_c != r.t_room_c:
+            continue
+        if r.measured or r.se_c <= max_se_c:
+            rooms_c.append(r.t_room_c)
+            rooms_se_c.append(0.0 if r.measured else r.se_c)
+    return StationInputs(
+        now_s,
+        t_out_c,
+        valves,
+        rooms_c,
+        t_out_forecast_c=t_out_forecast_c,
+        rooms_se_c=rooms_se_c,
+        target_shift_c=target_shift_c,
+        period_s=period_s,
+    )
 
 
 def decide_station(

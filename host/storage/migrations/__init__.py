@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 Migration = tuple[int, str, Sequence[str]]
 # Migrations after which the backend adds telemetry columns to its existing partitions.
-PARTITION_MIGRATIONS = frozenset({3})
+PARTITION_MIGRATIONS = frozenset({3, 4})
 
 MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -125,6 +125,24 @@ MIGRATIONS: tuple[Migration, ...] = (
                 t_room_c {real}, se_c {real}, measured INTEGER NOT NULL, method TEXT NOT NULL,
                 PRIMARY KEY (household_id, ts_s))""",
             """CREATE INDEX room_estimates_station ON room_estimates (station_id, ts_s)""",
+        ),
+    ),
+    (
+        4,
+        "the station in the loop: pump and supply telemetry, station control and decisions",
+        (
+            # What an operator set for a station's own strategies (JSON), and the state the
+            # strategies carry from one period to the next (pump speed, offset, last change).
+            """CREATE TABLE station_control (
+                station_id TEXT PRIMARY KEY REFERENCES stations (id), settings TEXT NOT NULL,
+                state TEXT, updated_s {real} NOT NULL, updated_by TEXT NOT NULL)""",
+            # One row per station decision: what was asked of the station, why, from what.
+            """CREATE TABLE station_decisions (
+                id {id}, station_id TEXT NOT NULL, ts_s {real} NOT NULL, trigger TEXT NOT NULL,
+                site TEXT, unit TEXT, pump_speed_pct {real}, t_supply_c {real},
+                offset_c {real}, pump_reason TEXT NOT NULL, supply_reason TEXT NOT NULL,
+                inputs TEXT NOT NULL, desired_version {big}, outcome TEXT NOT NULL)""",
+            """CREATE INDEX station_decisions_station ON station_decisions (station_id, ts_s)""",
         ),
     ),
 )
