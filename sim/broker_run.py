@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +41,7 @@ from sim.room_sensors import RoomSensorField
 from sim.runner import keep_record, make_boards, step_boards
 from sim.scenario import Scenario
 from sim.virtual_board import EPOCH_S
+from sim.virtual_station import VirtualStation
 
 # Generous on purpose: a step settles in milliseconds on an idle machine; the limit only turns a
 # lost message (a bug) into a clear error instead of a hung run, however loaded the machine.
@@ -211,6 +213,7 @@ class BrokerPlant:
         site: str = "sim",
         speedup: float | None = None,
         link_period_ms: int = 10_000,
+        station_unit: str | None = None,
     ):
         self.scn = scn
         self.speedup = speedup
@@ -229,25 +232,28 @@ class BrokerPlant:
         self.meter = HeatMeter(
             len(self.net.entrances), scn.devices, np.random.default_rng([scn.seed, 11])
         )
-        self.links = []
-        for b in self.boards:
+
+        def link(app: Any, unit: str) -> ConnectedBoard:  # noqa: ANN401
             unit_cfg = {
                 "site": site,
-                "unit": b.unit,
+                "unit": unit,
                 "broker": f"{broker_host}:{broker_port}",
                 "socket_timeout_s": 2,
                 "keepalive_s": 60,
                 "boot_spread_s": 0,
             }
-            self.links.append(
-                ConnectedBoard(
-                    b.app,
-                    unit_cfg,
-                    client_class=client,
-                    rand=rng.random,
-                    link_period_ms=link_period_ms,
-                )
+            return ConnectedBoard(
+                app, unit_cfg, client_class=client, rand=rng.random, link_period_ms=link_period_ms
             )
+
+        self.links = [link(b.app, b.unit) for b in self.boards]
+        # The station's gateway (sim.virtual_station), a unit of its own when asked for.
+        self.station_board: VirtualStation | None = None
+        if station_unit is not None:
+            folder = Path(root) / station_unit
+            folder.mkdir(parents=True, exist_ok=True)
+            self.station_board = VirtualStation(self.plant, f"{folder}/", EPOCH_S, station_unit)
+            self.links.append(link(self.station_board.app, station_unit))
         self.ent_open = np.array([e.valve.opening for e in self.net.entrances])
         self.hh_open = np.array([h.valve.opening if h.valve else 1.0 for h in self.net.households])
         self.steps = 0
@@ -269,6 +275,8 @@ class BrokerPlant:
         step_boards(
             self.boards, self.hh_idx, out, end_ms, self.ent_open, self.hh_open, rooms=self.rooms
         )
+        if self.station_board is not None:
+            self.station_board.run_until(end_ms)
         self.out = out
         if self.speedup is not None:
             step_wall = self.scn.dt_s / self.speedup

@@ -35,6 +35,7 @@ from sim.mosquitto import BrokerStartError, Mosquitto, check_port_free
 log = logging.getLogger(__name__)
 
 SITE = "demo"
+STATION_UNIT = "station"  # the station gateway's unit (sim.virtual_station)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,6 +72,7 @@ def _register_estate(service: Any, scn: Any) -> str:
     net = scn.estate.network
     reg = service.registry
     reg.add_station(net.station.id, SITE, f"{scn.name} (simulated)", who="demo")
+    reg.add_station_unit(net.station.id, STATION_UNIT, who="demo")
     floors: dict[str, int] = {}
     for e in net.entrances:
         floors[e.building] = max(floors.get(e.building, 1), int(e.floors or 1))
@@ -121,7 +123,10 @@ def truth(t_return_c: np.ndarray, flow_m3h: np.ndarray, t_room_c: np.ndarray) ->
 
 def truth_line(run: Any) -> dict[str, float]:
     out = run.out
-    return truth(out.t_return_entrance_c, out.flows.entrance_flow_m3h, out.t_room_c)
+    line = truth(out.t_return_entrance_c, out.flows.entrance_flow_m3h, out.t_room_c)
+    line["pump_speed"] = float(out.pump_speed)
+    line["t_supply_c"] = float(out.t_supply_station_c)
+    return line
 
 
 def _host_line(service: Any) -> str:
@@ -237,6 +242,7 @@ class Demo:
             str(self.work / "boards"),
             site=SITE,
             speedup=self.speedup,
+            station_unit=STATION_UNIT,
         )
         cfg = Config(
             broker=BrokerConfig(port=self.mqtt_port, client_id="evenheat-demo-host"),
@@ -255,6 +261,10 @@ class Demo:
         self.service = self.server.service
         self.peer = _ServicePeer(self.service)
         self.station = _register_estate(self.service, self.scn)
+        if self.strategy:  # the station's pump and supply follow the host too
+            self.service.station_control.set_settings(
+                self.station, {"unit": STATION_UNIT, "pump": "on", "weather": "on"}, "demo"
+            )
         self.server.start()  # with its API when api_port is set
         if not self.service.link.connected.wait(30.0):  # boards publish from the first step
             raise BrokerStartError(f"the host could not subscribe on port {self.mqtt_port}")
@@ -280,7 +290,8 @@ class Demo:
                 h = t["hour"]
                 log.info(
                     "day %d %02d:00 | returns %.1f-%.1f degC, within +-%.1f K | flats below 18"
-                    " degC %.1f %%, coldest %.1f degC, mean %.1f degC | %s | wall %.0f s",
+                    " degC %.1f %%, coldest %.1f degC, mean %.1f degC | station: pump %.2f,"
+                    " supply %.1f degC | %s | wall %.0f s",
                     int(h // 24) + 1,
                     int(round(h % 24)),
                     t["t_return_min_c"],
@@ -289,6 +300,8 @@ class Demo:
                     100.0 * t["cold_share"],
                     t["room_min_c"],
                     t["room_mean_c"],
+                    t["pump_speed"],
+                    t["t_supply_c"],
                     _host_line(self.service),
                     t["wall_s"],
                 )

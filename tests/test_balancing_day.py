@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from sim.demo import SITE, Demo, truth
+from sim.demo import SITE, STATION_UNIT, Demo, truth
 from sim.mosquitto import free_port
 from sim.runner import run
 
@@ -42,6 +42,9 @@ class Day:
     back: set[tuple[str, str]]  # ... and after the release
     valve: tuple[str, str]
     demo: Demo
+    station: list[dict[str, Any]]  # the host's station decisions, newest first
+    station_record: dict[str, Any]  # the station gateway's last record as the host got it
+    command: Any  # the simulated station's command in force at the end
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +87,28 @@ def day(tmp_path_factory) -> Day:
         runs = store.fetch_one("SELECT COUNT(DISTINCT run_id) FROM decisions")[0]
         refused = demo.service.ingest.metrics.refused_total()
         decisions = demo.service.balancer.decisions(demo.station, at[1], limit=100_000)
+        station = demo.service.station_control.decisions(demo.station, limit=1000)
+        station_record = demo.service.ingest.latest[(SITE, STATION_UNIT)]["station"]
+        command = demo.run.plant.command
     finally:
         demo.stop()
     held = {(d["unit"], d["valve"]) for d in decisions if at[1] < d["ts_s"] < at[3]}
     back = {(d["unit"], d["valve"]) for d in decisions if d["ts_s"] > at[3]}
-    return Day(hours, issued, applied, runs, refused, seen, held, back, (unit, valve), demo)
+    return Day(
+        hours,
+        issued,
+        applied,
+        runs,
+        refused,
+        seen,
+        held,
+        back,
+        (unit, valve),
+        demo,
+        station,
+        station_record,
+        command,
+    )
 
 
 def test_a_day_of_closed_loop_balancing_over_mosquitto(day):
@@ -119,3 +139,34 @@ def test_an_operator_holds_a_flat_valve_open_over_mosquitto_and_gives_it_back(da
     assert seen[5]["mode"] != "manual", seen[5]
     assert day.held and day.valve not in day.held  # the strategy leaves a held valve alone...
     assert day.valve in day.back  # ...and has it back once released
+
+
+def test_the_station_follows_the_host_over_mosquitto(day):
+    """The station gateway (the real edge program in front of the simulated station) reports
+    the station, takes the host's pump and supply commands and applies them: the simulated
+    station runs the host's last command."""
+    made = [d for d in day.station if d["outcome"] == "published"]
+    for d in day.station[::8]:  # shown when an assertion fails
+        print(d["pump_speed_pct"], d["pump_reason"], d["t_supply_c"], d["supply_reason"])
+    assert len(day.station) >= 90 and made  # a decision every 15 simulated minutes
+    assert {d["pump_reason"] for d in day.station} <= {
+        "lower",
+        "raise_starved",
+        "hold_after_change",
+        "hold_cold_or_at_risk",
+        "hold_valves_open",
+        "at_min",
+        "at_max_starved",
+        "hold_no_rooms",
+    }
+    assert day.station_record["mode"] == "host"
+    last = made[0]
+    assert day.station_record["command_version"] == last["desired_version"]
+    st = day.demo.scn.station
+    assert day.command is not None
+    assert day.command.t_supply_c == pytest.approx(last["t_supply_c"], abs=0.06)
+    assert day.command.pump_speed == pytest.approx(
+        last["pump_speed_pct"] / 100.0 * st.speed_max, abs=0.002
+    )
+    # each command reached the gateway and came back applied (counted in issued/applied)
+    assert all(d["inputs"]["station_mode"] in ("host", "local") for d in day.station)
