@@ -15,7 +15,11 @@ open more) and the positional law  u = ff + kp * e + I  (opening in %):
   limits), so a saturated valve leaves its limit as soon as the error turns;
 - integral frozen while the valve's return probe is bad ("failsafe": the output goes to the
   fail-safe opening at once) or the valve is stalled or stuck ("frozen": output held);
-- optional feed-forward opening per valve (opening_ff_pct, NaN for none);
+- optional feed-forward opening per valve (opening_ff_pct, NaN for none): the host's
+  modelled opening. A new value moves the valve there (its integral restarts at 0: the
+  model replaces what the loop had learnt), at rate_limit_pct per period and through the
+  deadband, and the loop trims from there; an unchanged value changes nothing; a value
+  withdrawn (NaN) is folded into the integral, so the opening does not move;
 - manual opening per valve (manual_opening_pct, NaN for none; "manual"): an operator's
   opening, which wins over the loop and over the fail-safe opening of a bad probe. The output
   goes there at rate_limit_pct per period (not bound by opening_min_pct..opening_max_pct: the
@@ -52,6 +56,7 @@ class Balancer:
         self.mode = np.full(n, float(FAILSAFE), dtype=FLOAT)
         self.error = np.zeros(n, dtype=FLOAT)
         self._track = np.ones(n, dtype=FLOAT)  # 1: set I from the output on the next cycle
+        self._ff_step = np.zeros(n, dtype=FLOAT)  # 1: moving to a new feed-forward opening
         self.kp = 4.0
         self.ki_s = 4.0 / 1800.0
         self.precision = 0.5
@@ -78,8 +83,18 @@ class Balancer:
         The mode of a valve that enters or leaves manual changes at once ("manual", or "auto":
         the loop has it back and moves it from the next cycle)."""
         self.target = np.array(t_return_c, dtype=FLOAT)
-        ff = np.array(opening_ff_pct, dtype=FLOAT)
-        self.ff = np.where(np.isfinite(ff), ff, 0.0)
+        given = np.array(opening_ff_pct, dtype=FLOAT)
+        has = np.where(np.isfinite(given), 1.0, 0.0)
+        ff = np.where(has > 0.5, given, 0.0)
+        d = ff - self.ff
+        new = has * np.where(d * d > 0.0025, 1.0, 0.0)  # a feed-forward that moved: step to it
+        gone = (1.0 - has) * np.where(self.ff * self.ff > 0.0, 1.0, 0.0)
+        self.integral = np.where(
+            new > 0.5, 0.0, np.where(gone > 0.5, self.integral + self.ff, self.integral)
+        )
+        self._track = np.where(new > 0.5, 0.0, self._track)
+        self._ff_step = np.where(new > 0.5, 1.0, self._ff_step)
+        self.ff = ff
         if manual_opening_pct is None:
             man = np.full(self.n, float("nan"), dtype=FLOAT)
         else:
@@ -95,11 +110,13 @@ class Balancer:
         self.integral = np.array(integral_pct, dtype=FLOAT)
         self.output = np.array(output_pct, dtype=FLOAT)
         self._track = np.zeros(self.n, dtype=FLOAT)
+        self._ff_step = np.zeros(self.n, dtype=FLOAT)  # the persisted state already has it
 
     def start_from(self, opening_pct):
         """Cold start: continue from the valves' present openings."""
         self.output = np.array(opening_pct, dtype=FLOAT)
         self._track = np.ones(self.n, dtype=FLOAT)
+        self._ff_step = np.zeros(self.n, dtype=FLOAT)
 
     def update(self, t_return_c, sensor_ok, valve_ok, dt_s):
         """One control cycle. t_return_c: array (degC; anything where the sensor is bad);
@@ -121,6 +138,7 @@ class Balancer:
         m = man * valve_ok  # held at a manual opening, probe good or bad
         mf = man - m  # manual, but the valve cannot move: frozen
         run = s * valve_ok * (1.0 - man)
+        inband = inband * (1.0 - self._ff_step)  # a feed-forward step goes through the band
         auto = run * (1.0 - inband)
         hold = run * inband
         # manual: towards the operator's opening at the rate limit, within 0..100 only
@@ -147,6 +165,10 @@ class Balancer:
             + mf * FROZEN
         )
         self.error = e
+        # the step is done once the rate limit no longer holds the output back
+        moved = u_auto - prev
+        limited = np.where(moved * moved >= self.rate * self.rate * 0.999, 1.0, 0.0)
+        self._ff_step = self._ff_step * np.where(auto > 0.5, limited, 1.0)
         # a manual valve takes its held opening as the integral's starting point on release
         self._track = np.where(man > 0.5, 1.0, self._track * (1.0 - s * valve_ok))
         self.cycles += 1

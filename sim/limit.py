@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
-from host.models.hydraulics.inverse import valve_openings
+from host.models.hydraulics.inverse import lowest_speed_openings
 from sim import household as hh
 from sim import radiator
 from sim.metrics import MetricsAccumulator
@@ -92,32 +91,19 @@ def operating_point(
     ts_h = plant.outputs.t_supply_entrance_c[plant.hh_entrance]
     net = plant.net
     st = plant.station
-    wanted: dict[str, float] = {}
-
-    def attempt(speed: float) -> Any:  # noqa: ANN401
-        return valve_openings(net.with_pump_speed(speed), wanted_household_flow_m3h=wanted)
-
     for share in MAX_SHARES_OF_INFINITE_FLOW:
         g = needed_flow_m3h(need, ts_h, t_room_c, est.q_nominal_w, share)
         wanted = {h.id: float(x) for h, x in zip(net.households, g, strict=True)}
-        best = attempt(st.speed_max)
-        if best.success:
+        found = lowest_speed_openings(
+            net, wanted, st.speed_min, st.speed_max, bisections=_SPEED_BISECTIONS
+        )
+        if found is not None:
             break
     else:
         # the most the pump can do: every valve open at full speed
         return Operating(np.ones(plant.n_e), np.ones(plant.n_h), st.speed_max, reached=False)
     reached = share == MAX_SHARES_OF_INFINITE_FLOW[0]
-    lo, hi = st.speed_min, st.speed_max
-    at_min = attempt(lo)
-    if at_min.success:
-        hi, best = lo, at_min
-    for _ in range(_SPEED_BISECTIONS if hi > lo else 0):
-        mid = 0.5 * (lo + hi)
-        res = attempt(mid)
-        if res.success:
-            hi, best = mid, res
-        else:
-            lo = mid
+    hi, best = found
     ent = np.array([best.entrance_opening[e.id] for e in net.entrances])
     hho = np.array([best.household_opening.get(h.id, 1.0) for h in net.households])
     return Operating(ent, hho, hi, reached)

@@ -64,6 +64,7 @@ STATUS = {
             "busy",
             "no-unit",
             "off",
+            "no-model",
         ),
         409,
     ),

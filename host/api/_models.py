@@ -149,6 +149,8 @@ class _StrategyPatchBase(Body):
     household_type_offsets: dict[str, Offset] | None = None
     mode: Literal["return", "room"] | None = None  # room-led targets, or returns alone
     building_modes: dict[str, Literal["return", "room"]] | None = None  # per building
+    # model-based balancing (host/control/model_balancing.py), checked by the balancer
+    feed_forward: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _some(self) -> _StrategyPatchBase:
@@ -524,6 +526,7 @@ _STRATEGY_SETTINGS_FIELDS: dict[str, Any] = {
     "household_type_offsets": (dict[str, Number], ...),
     "mode": (str, ...),  # "return" or "room" (host/control/strategy/room_led.py)
     "building_modes": (dict[str, str], ...),
+    "feed_forward": (dict[str, Any], ...),
 }
 StrategySettingsOut = create_model(
     "StrategySettingsOut",
@@ -710,3 +713,16 @@ class StationDecisionOut(Out):
     inputs: dict[str, Any]
     desired_version: int | None
     outcome: str
+
+
+class FeedForwardRun(Out):
+    """One model-based balancing run: pushed (`reason` ok) or why not (`stale`,
+    `uncertain`, `estimate-failed`, `unknown-pipe`, `unreachable`, `unreadable`, ...)."""
+
+    station_id: str
+    reason: str
+    detail: str
+    pump_speed: Number | None
+    valves: int
+    published: dict[str, int]
+    run_id: int | None

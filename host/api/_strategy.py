@@ -15,6 +15,7 @@ from host.api._core import Admin, ApiDep, Operator, Viewer
 from host.api._models import (
     BalanceRun,
     DecisionOut,
+    FeedForwardRun,
     OverrideIn,
     OverrideOut,
     StationSummary,
@@ -93,6 +94,24 @@ def balance_station(*, station_id: str, api: ApiDep, user: Operator) -> dict[str
         station_id,
         {"trigger": "manual"},
         lambda: api.balancer.run_station(station_id, user.name, "manual"),
+    )
+
+
+@router.post(
+    "/stations/{station_id}/feed-forward",
+    summary="Push the identified model's openings and pump speed now (operator)",
+    description="From the station's network and estimate files (settings `feed_forward`): "
+    "every valve's modelled opening as its feed-forward, the pump's modelled speed to the "
+    "station control; nothing when the model cannot be trusted (the reason says why).",
+    response_model=FeedForwardRun,
+)
+def feed_forward(*, station_id: str, api: ApiDep, user: Operator) -> dict[str, Any]:
+    return api.write(
+        user,
+        "feed_forward",
+        station_id,
+        {"trigger": "manual"},
+        lambda: api.service.model_balancing.run(station_id, user.name, "manual"),
     )
 
 

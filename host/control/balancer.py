@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from host.control.desired import CommandError, Desired
@@ -37,6 +38,7 @@ from host.control.strategy.equalise import (
     ValveReading,
     balance_station,
 )
+from host.control.strategy.feed_forward import FeedForwardError, FeedForwardSettings
 from host.errors import RefusedError
 from host.service.config import StrategyConfig
 from host.storage import Storage
@@ -52,6 +54,7 @@ _EXTRA_SETTINGS = (
     "household_type_offsets",
     "mode",
     "building_modes",
+    "feed_forward",
 )
 _LEARNED = "room_offsets"  # stored with the settings, not one of them: what room mode learned
 
@@ -82,6 +85,51 @@ def _mode(value: Any, name: str) -> str:
     if value not in room_led.MODES:
         raise BalancerError("bad-value", f"{name} must be one of {list(room_led.MODES)}")
     return str(value)
+
+
+#: Model-based balancing (host/control/model_balancing.py): off while no files are named.
+FEED_FORWARD_DEFAULTS: dict[str, Any] = {
+    "network_file": None,
+    "estimate_file": None,
+    "flow_share": 1.0,
+    "max_age_days": 120.0,
+    "max_rel_se": 0.3,
+    "speed_min": 0.3,
+    "speed_max": 1.0,
+}
+
+
+def _feed_forward(value: Any, old: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN401
+    if not isinstance(value, dict):
+        raise BalancerError("bad-value", "feed_forward must be an object")
+    new = {**old}
+    for key, x in value.items():
+        if key not in FEED_FORWARD_DEFAULTS:
+            raise BalancerError(
+                "unknown-setting", f"feed_forward.{key}; one of {sorted(FEED_FORWARD_DEFAULTS)}"
+            )
+        if key.endswith("_file"):
+            if x is not None and (not isinstance(x, str) or not Path(x).is_file()):
+                raise BalancerError("bad-value", f"feed_forward.{key}: no file {x!r}")
+            new[key] = x
+        else:
+            new[key] = _number(x, f"feed_forward.{key}")
+    try:
+        feed_forward_settings(new)
+    except FeedForwardError as exc:
+        raise BalancerError("bad-value", f"feed_forward: {exc}") from None
+    return new
+
+
+def feed_forward_settings(ff: dict[str, Any]) -> FeedForwardSettings:
+    """The planner's settings from a station's `feed_forward` setting."""
+    return FeedForwardSettings(
+        max_age_s=float(ff["max_age_days"]) * 86400.0,
+        max_rel_se=float(ff["max_rel_se"]),
+        flow_share=float(ff["flow_share"]),
+        speed_min=float(ff["speed_min"]),
+        speed_max=float(ff["speed_max"]),
+    )
 
 
 class Balancer:
@@ -128,6 +176,7 @@ class Balancer:
             household_type_offsets=dict(TYPE_OFFSET_C),
             mode="return",
             building_modes={},
+            feed_forward=dict(FEED_FORWARD_DEFAULTS),
         )
         stored = self.storage.strategy_settings(station_id)
         if stored:
@@ -182,6 +231,8 @@ class Balancer:
                 new[key] = _offsets(value, key)
             elif key == "mode":
                 new[key] = _mode(value, key)
+            elif key == "feed_forward":
+                new[key] = _feed_forward(value, new[key])
             elif key == "building_modes":
                 if not isinstance(value, dict):
                     raise BalancerError("bad-value", "building_modes must be an object")
@@ -385,6 +436,63 @@ class Balancer:
                 targets[vid] = {**targets.get(vid, {}), "t_return_c": t_c}
             published[unit] = self.desired.set(site, unit, "targets", {"targets": targets}, who)
         return published
+
+    def push_feed_forward(
+        self,
+        station_id: str,
+        openings_pct: Mapping[tuple[str, str], float],
+        inputs: dict[str, Any],
+        who: str,
+        trigger: str,
+    ) -> dict[str, Any]:
+        """Publish each valve's feed-forward opening (% by (unit, valve)) in its board's
+        complete targets, targets unchanged; record one decision per valve (reason
+        `feed_forward`, the plan in its inputs). A valve overridden by an operator, or with no
+        target known yet, is left out."""
+        with self._lock:
+            now_s = self.clock()
+            overridden = {(o["unit"], o["valve"]) for o in self.overrides()}
+            sites = {unit: site for site, unit, _ in self._layout(station_id)}
+            by_unit: dict[str, dict[str, float]] = {}
+            for (unit, valve), pct in openings_pct.items():
+                if unit in sites and (unit, valve) not in overridden:
+                    by_unit.setdefault(unit, {})[valve] = pct
+            published: dict[str, int] = {}
+            rows = []
+            for unit, changes in sorted(by_unit.items()):
+                site = sites[unit]
+                targets = self._complete(site, unit)
+                reported = {
+                    v["id"]: v.get("target_c")
+                    for v in (self.latest(site, unit) or {}).get("valves", [])
+                }
+                for valve, pct in changes.items():
+                    t_c = targets.get(valve, {}).get("t_return_c", reported.get(valve))
+                    if t_c is None:
+                        continue
+                    targets[valve] = {**targets.get(valve, {}), "t_return_c": t_c}
+                    targets[valve]["opening_ff_pct"] = pct
+                    rows.append((site, unit, valve, t_c, pct))
+                if targets:
+                    published[unit] = self.desired.set(
+                        site, unit, "targets", {"targets": targets}, who
+                    )
+            record = [
+                {
+                    "site": site,
+                    "unit": unit,
+                    "valve": valve,
+                    "old_target_c": t_c,
+                    "new_target_c": t_c,
+                    "reason": "feed_forward",
+                    "group_mean_c": None,
+                    "inputs": {**inputs, "opening_ff_pct": pct},
+                    "desired_version": published.get(unit),
+                }
+                for site, unit, valve, t_c, pct in rows
+            ]
+            run_id = self.storage.record_run(station_id, now_s, trigger, record)
+        return {"run_id": run_id, "valves": len(record), "published": published}
 
     def _complete(self, site: str, unit: str) -> dict[str, dict[str, Any]]:
         """The board's complete target set in force (a copy), to change and republish."""

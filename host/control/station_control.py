@@ -308,6 +308,43 @@ class StationControl:
         )
         return row
 
+    def start_pump_from(self, station_id: str, speed: float, who: str) -> dict[str, Any] | None:
+        """Model-based balancing's pump speed (a fraction of full speed) as the pump
+        strategy's new starting point, held like a change of its own; decided and sent at
+        once where the pump strategy is on."""
+        with self._lock:
+            s = self.settings(station_id)
+            strategy = self._strategy(s)
+            now_s = self.clock()
+            stored, doc = self.storage.station_control(station_id)
+            offset = float(doc.get("offset_c", 0.0)) if doc else 0.0
+            speed = min(max(speed, strategy.speed_min), strategy.speed_max)
+            state = StationState(speed, offset, now_s)
+            with self.storage.transaction():
+                self.storage.save_station_control(
+                    station_id, stored, _state_doc(state), now_s, who
+                )
+                self.storage.add_station_decision(
+                    {
+                        "station_id": station_id,
+                        "ts_s": now_s,
+                        "trigger": "feed_forward",
+                        "site": self.storage.station_site(station_id),
+                        "unit": s["unit"],
+                        "pump_speed_pct": round(100.0 * speed, 1),
+                        "t_supply_c": None,
+                        "offset_c": offset,
+                        "pump_reason": "feed_forward",
+                        "supply_reason": "unchanged",
+                        "inputs": {"model_speed": speed},
+                        "desired_version": None,
+                        "outcome": "state",
+                    }
+                )
+        if s["unit"] and s["pump"] != "off":
+            return self.run(station_id, who, "feed_forward")
+        return None
+
     def _state(
         self,
         doc: dict[str, Any] | None,

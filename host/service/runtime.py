@@ -28,6 +28,7 @@ from host.assets.registry import Registry
 from host.control.alarms import Alarms
 from host.control.balancer import Balancer
 from host.control.desired import Desired
+from host.control.model_balancing import ModelBalancing
 from host.control.station_control import StationControl
 from host.service.boards import Boards
 from host.service.config import Config
@@ -80,6 +81,9 @@ class Service:
             self.balancer.rooms,
             clock,
             cfg.strategy.period_s,
+        )
+        self.model_balancing = ModelBalancing(
+            self.storage, self.balancer, clock, self.station_control.start_pump_from
         )
         self.last_published: dict[str, bytes] = {}  # topic -> last payload sent to the boards
         # (clock, deliveries processed) when the last tick ended: with `wake()`, what lets a
@@ -217,6 +221,10 @@ class Service:
             self.balancer.tick(now)
         except _DB_ERRORS as exc:
             log.error("database error in the balancer: %s", exc)
+        try:
+            self.model_balancing.tick(now)
+        except _DB_ERRORS as exc:
+            log.error("database error in the model-based balancing: %s", exc)
         try:
             self.station_control.tick(now)
         except _DB_ERRORS as exc:

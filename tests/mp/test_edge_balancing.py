@@ -98,15 +98,34 @@ def test_deadband_holds_and_leaves_without_a_step():
     assert 50.0 < out[0] <= 50.0 + 4.0 * 1.3 + 4.0 / 600.0 * 120.0 + 1e-9
 
 
-def test_feed_forward_adds_to_the_output():
+def test_a_new_feed_forward_moves_the_valve_there_and_the_loop_trims_from_it():
     b = _bal(n=2)
-    b.set_targets([40.0, 40.0], [float("nan"), 10.0])
-    out = b.update(_arr([40.0, 40.0]), _ones(2), _ones(2), 120.0)
-    # cold start is bumpless whatever the feed-forward
-    assert out[0] == 50.0 and out[1] == 50.0
-    b.set_targets([40.0, 40.0], [float("nan"), 20.0])
-    out = b.update(_arr([41.0, 41.0]), _ones(2), _ones(2), 120.0)
-    assert abs(out[1] - out[0] - 10.0) < 1e-9
+    nan = float("nan")
+    at_target = _arr([40.0, 40.0])
+    out = b.update(at_target, _ones(2), _ones(2), 120.0)
+    assert out[0] == 50.0 and out[1] == 50.0  # cold start is bumpless
+    b.set_targets([40.0, 40.0], [nan, 20.0])
+    seen = [float(b.update(at_target, _ones(2), _ones(2), 120.0)[1]) for _ in range(4)]
+    # through the deadband at the rate limit (10 % per period), then held there
+    assert seen == [40.0, 30.0, 20.0, 20.0], seen
+    assert float(b.output[0]) == 50.0 and int(b.mode[0]) == HOLD
+    # the loop trims from the modelled opening: too cold a return opens it further
+    out = b.update(_arr([40.0, 38.0]), _ones(2), _ones(2), 120.0)
+    assert abs(out[1] - (20.0 + 4.0 * 2.0 + 4.0 / 600.0 * 2.0 * 120.0)) < 1e-9
+    trimmed = float(out[1])
+    # the same feed-forward again changes nothing
+    b.set_targets([40.0, 40.0], [nan, 20.0])
+    assert abs(b.update(_arr([40.0, 40.0]), _ones(2), _ones(2), 120.0)[1] - trimmed) < 1e-9
+    # a restart restores the state, with no step towards the feed-forward in force
+    saved_i = [float(x) for x in b.integral]
+    saved_u = [float(x) for x in b.output]
+    c = _bal(n=2)
+    c.set_targets([40.0, 40.0], [nan, 20.0])
+    c.restore(saved_i, saved_u)
+    assert abs(c.update(_arr([40.0, 40.0]), _ones(2), _ones(2), 120.0)[1] - trimmed) < 1e-9
+    # withdrawing it does not move the valve either
+    b.set_targets([40.0, 40.0], [nan, nan])
+    assert abs(b.update(_arr([40.0, 40.0]), _ones(2), _ones(2), 120.0)[1] - trimmed) < 1e-9
 
 
 def test_restore_continues_exactly_where_it_stopped():

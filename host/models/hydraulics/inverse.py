@@ -253,3 +253,41 @@ def valve_openings(
         pump_head_m=pump_head,
         network=None if unreachable else net.with_openings(e_open, h_open),
     )
+
+
+def lowest_speed_openings(
+    net: Network,
+    wanted_household_flow_m3h: Mapping[str, float] | None = None,
+    speed_min: float = 0.3,
+    speed_max: float = 1.0,
+    wanted_entrance_flow_m3h: Mapping[str, float] | None = None,
+    bisections: int = 12,
+    options: SolverOptions | None = None,
+) -> tuple[float, InverseResult] | None:
+    """The lowest pump speed ratio in ``speed_min..speed_max`` at which the wanted flows are
+    reachable, with the openings there (the most demanding branch fully open), to within
+    ``(speed_max - speed_min) / 2**bisections``; None when even ``speed_max`` cannot."""
+
+    def attempt(speed: float) -> InverseResult:
+        return valve_openings(
+            net.with_pump_speed(speed),
+            wanted_entrance_flow_m3h,
+            wanted_household_flow_m3h,
+            options,
+        )
+
+    best = attempt(speed_max)
+    if not best.success:
+        return None
+    lo, hi = speed_min, speed_max
+    at_min = attempt(lo)
+    if at_min.success:
+        return lo, at_min
+    for _ in range(bisections):
+        mid = 0.5 * (lo + hi)
+        res = attempt(mid)
+        if res.success:
+            hi, best = mid, res
+        else:
+            lo = mid
+    return hi, best
