@@ -678,7 +678,7 @@ class StationRooms(Out):
 _STATION_STRATEGY_FIELDS: dict[str, Any] = {
     name: (Number, ...)
     for name in station_control.defaults(900.0)
-    if name not in ("unit", "pump", "weather", "curve", "schedule", "valid_for_s")
+    if name not in ("unit", "pump", "weather", "curve", "schedule", "valid_for_s", "valves")
 }
 StationControlOut = create_model(
     "StationControlOut",
@@ -690,6 +690,7 @@ StationControlOut = create_model(
     pump=(str, ...),
     weather=(str, ...),
     valid_for_s=(int, ...),
+    valves=(str, ...),
     curve=(list[list[Number]], ...),
     schedule=(list[dict[str, Any]], ...),
     **_STATION_STRATEGY_FIELDS,

@@ -39,6 +39,7 @@ from host.control.strategy.equalise import (
     balance_station,
 )
 from host.control.strategy.feed_forward import FeedForwardError, FeedForwardSettings
+from host.control.strategy.schedule import Schedule
 from host.errors import RefusedError
 from host.service.config import StrategyConfig
 from host.storage import Storage
@@ -151,6 +152,9 @@ class Balancer:
         self._lock = threading.RLock()
         self._next_run_s: dict[str, float] = {}
         self.rooms = RoomEstimator(storage, clock)
+        # the station's time-division schedule for valve targets and the return shift per K
+        # of room shift, or None (host/control/station_control.py `valves: scheduled`)
+        self.schedule_of: Callable[[str], tuple[Schedule, float] | None] | None = None
 
     # ------------------------------------------------------------ registry view ----
     def stations(self) -> list[str]:
@@ -271,9 +275,10 @@ class Balancer:
             now_s = self.clock()
             overridden = {(o["site"], o["unit"], o["valve"]) for o in self.overrides()}
             rooms = self.rooms.run(station_id)
-            room_inputs = self._room_inputs(station_id, settings, strategy, rooms)
+            shifts, k_return = self._shifts(station_id, rooms, now_s)
+            room_inputs = self._room_inputs(station_id, settings, strategy, rooms, shifts)
             entrances, households, sites = self._readings(
-                station_id, settings, overridden, room_inputs
+                station_id, settings, overridden, room_inputs, shifts, k_return
             )
             decisions = balance_station(entrances, households, now_s, strategy)
             for d in decisions:
@@ -306,12 +311,32 @@ class Balancer:
             "published": published,
         }
 
+    def _shifts(
+        self, station_id: str, rooms: StationRooms, now_s: float
+    ) -> tuple[dict[str, float], float]:
+        """The scheduled room-target shift (K) of every valve where one holds now, by
+        "unit/valve": a household valve its household's (station, building and type
+        periods), an entrance valve its building's; and the return K per room K."""
+        found = self.schedule_of(station_id) if self.schedule_of is not None else None
+        if found is None:
+            return {}, 0.0
+        schedule, k_return = found
+        out: dict[str, float] = {}
+        for h in rooms.households:
+            unit, building = str(h["unit"]), str(h.get("building_id") or "")
+            if h.get("point"):
+                kind = str(h.get("household_type") or "") or None
+                out[f"{unit}/{h['point']}"] = schedule.shift_c(now_s, building, kind)
+            out[f"{unit}/{ENTRANCE_VALVE}"] = schedule.shift_c(now_s, building, None)
+        return {k: v for k, v in out.items() if v}, k_return
+
     def _room_inputs(
         self,
         station_id: str,
         settings: dict[str, Any],
         strategy: StrategySettings,
         rooms: StationRooms,
+        shifts: Mapping[str, float] | None = None,
     ) -> _RoomInputs:
         """Room mode's part of a run: each valve's room and its learned offset (stored)."""
         cfg = room_led.RoomSettings(
@@ -349,9 +374,14 @@ class Balancer:
             msg = self.latest(site, unit) or {"valves": []}
             for v in msg["valves"]:
                 openings[f"{unit}/{v['id']}"] = v.get("opening_cmd_pct")
-        learning = {k: valve_rooms[k] for k in in_room_mode}
+        # a scheduled shift is not a reason to learn anything: those valves hold their offsets
+        shifts = shifts or {}
+        learning = {k: valve_rooms[k] for k in in_room_mode if k not in shifts}
         groups = room_led.groups_of(list(learning), ENTRANCE_VALVE)
         new, why = room_led.learn_all(learned, priors, learning, cfg, dt_h, openings, groups)
+        for key in in_room_mode - set(learning):
+            new[key] = learned.get(key, priors.get(key, 0.0))
+            why[key] = "scheduled"
         if new != {k: learned.get(k) for k in new}:
             stored = self.storage.strategy_settings(station_id) or {}
             stored[_LEARNED] = {**learned, **new}
@@ -368,6 +398,8 @@ class Balancer:
                     note["room_pooled_by_type"] = True
             if mode == "room":
                 note.update(learned_offset_c=new[key], room_note=why[key])
+            if key in shifts:
+                note["schedule_shift_c"] = shifts[key]
             notes[key] = note
         if rooms.problem:
             for note in notes.values():
@@ -380,6 +412,8 @@ class Balancer:
         settings: dict[str, Any],
         overridden: set[tuple[str, str, str]],
         room_inputs: _RoomInputs | None = None,
+        shifts: Mapping[str, float] | None = None,
+        k_return: float = 0.0,
     ) -> tuple[list[ValveReading], dict[str, list[ValveReading]], dict[str, str]]:
         entrances: list[ValveReading] = []
         households: dict[str, list[ValveReading]] = {}
@@ -406,6 +440,7 @@ class Balancer:
                     offset += room_inputs.offsets_c[key]  # learned, from the type's prior
                 elif not is_entrance:
                     offset += type_offsets.get(points.get(vid) or "", 0.0)
+                offset += k_return * (shifts or {}).get(key, 0.0)
                 reading = ValveReading(
                     unit=unit,
                     valve=vid,

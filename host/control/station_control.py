@@ -84,6 +84,8 @@ def defaults(period_s: float) -> dict[str, Any]:
         "curve": [list(p) for p in DEFAULT_CURVE.points],
         "schedule": [],
         "utc_offset_h": 8.0,
+        "valves": "off",  # "scheduled": the schedule shifts valve targets too
+        "return_k_per_room_k": 1.5,
     }
     out.update({k: strategy[k] for k in _STRATEGY_FIELDS})
     return out
@@ -154,6 +156,9 @@ class StationControl:
             if key in ("pump", "weather"):
                 if value not in MODES:
                     raise StationControlError("bad-value", f"{key} must be one of {MODES}")
+            elif key == "valves":
+                if value not in ("off", "scheduled"):
+                    raise StationControlError("bad-value", "valves must be off or scheduled")
             elif key == "unit":
                 if value is not None and (
                     not isinstance(value, str)
@@ -183,6 +188,8 @@ class StationControl:
                 ):
                     raise StationControlError("bad-value", f"{key} must be a finite number")
             new[key] = value
+        if not 0.0 <= new["return_k_per_room_k"] <= 5.0:
+            raise StationControlError("bad-value", "return_k_per_room_k must be within 0..5")
         if new["period_s"] < 60 or new["valid_for_s"] < 2 * new["period_s"]:
             raise StationControlError(
                 "bad-value", "period_s must be at least 60 s and valid_for_s twice period_s"
@@ -194,6 +201,14 @@ class StationControl:
         except (StationSettingsError, schedmod.ScheduleError, TypeError) as exc:
             raise StationControlError("bad-value", str(exc)) from None
         return new
+
+    def valve_schedule(self, station_id: str) -> tuple[schedmod.Schedule, float] | None:
+        """The schedule the balancer applies to valve targets, with the return shift per K of
+        room shift; None unless `valves` is `scheduled` and there are periods."""
+        s = self.settings(station_id)
+        if s["valves"] != "scheduled" or not s["schedule"]:
+            return None
+        return self._schedule(s), float(s["return_k_per_room_k"])
 
     @staticmethod
     def _strategy(s: dict[str, Any]) -> StationStrategySettings:

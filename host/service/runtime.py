@@ -82,6 +82,7 @@ class Service:
             clock,
             cfg.strategy.period_s,
         )
+        self.balancer.schedule_of = self.station_control.valve_schedule
         self.model_balancing = ModelBalancing(
             self.storage, self.balancer, clock, self.station_control.start_pump_from
         )

@@ -222,3 +222,68 @@ def test_bad_station_settings_are_refused_whole_and_change_nothing(station):
     with pytest.raises(StationControlError) as exc:
         control.settings("nowhere")
     assert exc.value.reason == "unknown-station"
+
+
+def test_a_building_schedule_shifts_its_valve_targets_and_pauses_room_learning(
+    station, mosquitto, site
+):
+    """Time-division per building and household type on the valves: every valve of the
+    scheduled building gets its target offset lowered by the return shift per K of room
+    shift, a household-type period adds to it for that type's flats, and room mode learns
+    nothing from a valve while its shift holds."""
+    _report(station, mosquitto, site)
+    station.balancer.set_settings("st1", {"mode": "room"}, "admin")
+    plain = {
+        d["valve"]: d["inputs"] for d in station.balancer.run_station("st1", "a")["decisions"]
+    }
+    learned = station.balancer.learned_offsets("st1")
+    week = list(range(7))
+    station.station_control.set_settings(
+        "st1",
+        {
+            "valves": "scheduled",
+            "return_k_per_room_k": 1.5,
+            "schedule": [
+                {
+                    "days": week,
+                    "start_h": 0,
+                    "end_h": 24,
+                    "shift_c": -2.0,
+                    "scope": "building",
+                    "which": "bd1",
+                },
+                {
+                    "days": week,
+                    "start_h": 0,
+                    "end_h": 24,
+                    "shift_c": -1.0,
+                    "scope": "household_type",
+                    "which": "middle",
+                },
+                {
+                    "days": week,
+                    "start_h": 0,
+                    "end_h": 24,
+                    "shift_c": -3.0,
+                    "scope": "building",
+                    "which": "elsewhere",
+                },
+            ],
+        },
+        "admin",
+    )
+    run = station.balancer.run_station("st1", "a")
+    shifted = {d["valve"]: d["inputs"] for d in run["decisions"]}
+    assert shifted["entrance"]["schedule_shift_c"] == -2.0  # the building's, not a type's
+    for vid in FLATS:  # every flat here is of type middle, in bd1
+        assert shifted[vid]["schedule_shift_c"] == -3.0
+        assert shifted[vid]["offset_c"] == pytest.approx(
+            plain[vid]["offset_c"] - 1.5 * 3.0, abs=1e-9
+        )
+        assert shifted[vid]["room_note"] == "scheduled"
+    assert station.balancer.learned_offsets("st1") == learned  # nothing learned meanwhile
+    station.station_control.set_settings("st1", {"valves": "off"}, "admin")
+    again = {
+        d["valve"]: d["inputs"] for d in station.balancer.run_station("st1", "a")["decisions"]
+    }
+    assert "schedule_shift_c" not in again["h1"]
