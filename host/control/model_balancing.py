@@ -68,9 +68,10 @@ class ModelBalancing:
             if files is None:
                 continue
             signature = tuple(_mtime(f) for f in files) + files
-            if self._seen.get(station_id) == signature:
-                continue
-            self._seen[station_id] = signature
+            with self._lock:  # the service's tick and a caller's never both plan one change
+                if self._seen.get(station_id) == signature:
+                    continue
+                self._seen[station_id] = signature
             try:
                 self.run(station_id, "strategy", "model")
             except BalancerError as exc:
