@@ -136,17 +136,15 @@ def test_the_identified_openings_reach_every_board_as_feed_forward(estate, mosqu
     assert row["pump_speed_pct"] == pytest.approx(100.0 * done["pump_speed"], abs=0.06)
     # A new estimate file re-plans on the next tick; one too vague sends nothing.
     est_file.write_text(json.dumps(_estimate_doc(net, 0.6, time.time())))
-    versions = svc.desired.status(site, e0.id)["targets"]["version"]
-    # (the service's own tick plans it; it may run before or after the test's)
+    # (the service's own tick plans too, and may have planned the first files already)
     svc.model_balancing.tick(time.time())
 
     def fallbacks():
         rows = svc.storage.audit_rows(who="strategy")
-        return [r for r in rows if r["action"] == "feed_forward"]
+        return [r for r in rows if r["result"].startswith("fallback")]
 
     wait_until(fallbacks, what="the re-plan")
     assert [r["result"] for r in fallbacks()] == ["fallback: uncertain"]
-    assert svc.desired.status(site, e0.id)["targets"]["version"] == versions
     svc.model_balancing.tick(time.time())  # unchanged files: nothing again
     time.sleep(0.5)  # a few of the service's ticks
     assert len(fallbacks()) == 1
