@@ -28,21 +28,11 @@ can be written). Units: degC, kPa, percent, m3/h, kW, seconds.
 """
 
 from edge import modbus
+from edge.device_profile import DEVICES
 from shared import protocol
 
-MODES = ("host", "local", "offline")
-_READINGS = (
-    "t_supply_c",
-    "t_return_c",
-    "p_supply_kpa",
-    "p_return_kpa",
-    "flow_m3h",
-    "heat_kw",
-    "pump_speed_pct",
-    "pump_power_kw",
-    "t_outdoor_c",
-    "t_supply_setpoint_c",
-)
+# the station's readings, in the profile's order (edge.device_profile: required, then optional)
+_READINGS = DEVICES["station"][0] + DEVICES["station"][1]
 _CLOCK_SLACK_S = 300  # a board clock this far behind the command's issue time is not set
 
 
