@@ -29,6 +29,12 @@ outdoor probe (entrance role `t_outdoor`, kind "outdoor") is `entrance.t_outdoor
 together would not fit in a payload (protocol.MAX_PAYLOAD_BYTES, measured on the encoded
 entries), the valves record and a rooms-only record (`"valves": []`), each with its own seq.
 
+A board with a `station` section runs the heat exchange station (`station` task, every
+`station.period_ms`, in safe mode too): its PLC over Modbus TCP (edge.station), or, with
+`station.io`, the board's own probes, pump output and primary valve (edge.station_io): the
+station's supply set-point in force is then the primary valve's target (a host target for
+that valve keeps its other fields, the station's set-point replaces its t_return_c).
+
 Files under hw.fs_root, all written atomically: config.json, targets.json, pi_state.json
 (integral and output per valve, every control cycle, for the bumpless restart),
 calibration.json (learned end stops), boot.json (edge.safemode).
@@ -55,7 +61,7 @@ import json
 from edge import config as cfgmod
 from edge import persist, platform, positioner
 from edge.balancing import MODE_NAMES, Balancer
-from edge.boarddef import BoardError
+from edge.boarddef import BoardError, io_roles
 from edge.events import EventLog
 from edge.safemode import STABLE_MS
 from edge.scheduler import Scheduler
@@ -119,7 +125,8 @@ class App:
             )
             self.positioners.append(p)
         kinds = {}
-        for role, name in board.get("entrance", {}).items():
+        roles = list(board.get("entrance", {}).items()) + io_roles(board.get("station"))
+        for role, name in roles:
             if role[0] == "p":
                 kinds[name] = "pressure"
             else:
@@ -230,12 +237,24 @@ class App:
         return household
 
     def _station(self, station):
-        """The station PLC link of a station gateway (None on an entrance board), with the
-        host's command it last accepted back in force."""
+        """The station this board runs (None on an entrance board), with the host's command
+        it last accepted back in force: its PLC (edge.station.Station) or, on a board at the
+        station with its own I/O, edge.station_io.IOStation on the board's sensing channels,
+        pump output and primary valve."""
         spec = self.board.get("station")
         if spec is None:
             return None
-        if station is None:
+        if station is None and "io" in spec:
+            from edge.station_io import IOStation
+
+            station = IOStation(
+                spec,
+                self.sensing.channels,
+                self.hw.outputs[spec["io"]["pump_speed"]],
+                self.clock,
+                self._station_target,
+            )
+        elif station is None:
             from edge import station as stationmod
 
             problem = None
@@ -252,6 +271,11 @@ class App:
         if type(cmd) is dict and station.check(cmd) is None:
             station.apply(cmd, stored["version"])
         return station
+
+    def _station_target(self, t_c):
+        """The station's supply set-point in force becomes its primary valve's target."""
+        self.targets[self.station.valve_id]["t_return_c"] = t_c
+        self._apply_targets_to_balancer()
 
     def apply_station(self, msg):
         """A desired station command (decoded desired/station). Returns (applied, reason)."""
@@ -325,6 +349,9 @@ class App:
         return True, ""
 
     def _apply_targets_to_balancer(self):
+        st = self.station
+        if st is not None and st.valve_id is not None and st.target_c is not None:
+            self.targets[st.valve_id]["t_return_c"] = st.target_c  # the station's, not the host's
         nan = float("nan")
         t = [self.targets[vid]["t_return_c"] for vid in self.valve_ids]
         ff = []

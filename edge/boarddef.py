@@ -14,10 +14,12 @@ ACTUATORS = ("hbridge", "relays3pt", "sim")
 FEEDBACKS = ("as5600", "pot_adc", "sim")
 SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "pressure_4_20ma", "sim")
 BUSES = ("i2c", "spi", "onewire")
+OUTPUTS = ("pwm", "sim")  # analogue outputs: PWM and an RC filter (edge/drivers/pwm_out.py)
 ENTRANCE_ROLES = ("t_supply", "t_return", "p_supply", "p_return", "t_outdoor")
 MAX_VALVES = 33  # all valves of a board, local and RS-485 (shared.protocol.MAX_VALVES)
 MAX_ROOMS = 32  # all room sensors of a board, local and RS-485 (shared.protocol.MAX_ROOMS)
 TEMPERATURE_SENSORS = ("ds18b20", "max31865_pt1000", "ntc_adc", "sim")
+PRESSURE_SENSORS = ("pressure_4_20ma", "sim")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITIES = ("N", "E", "O")
 
@@ -139,6 +141,10 @@ def validate(obj):
     obj["sensors"] = sensors
     for name in sensors:
         _check_sensor(sensors[name], "sensors." + name + ".", pins, buses)
+    outputs = _get(obj, "outputs", "", "obj", {}, False)
+    obj["outputs"] = outputs
+    for name in outputs:
+        _check_output(outputs[name], "outputs." + name + ".", pins)
     valves = _get(obj, "valves", "", "list")
     if len(valves) > MAX_VALVES:
         raise BoardError("valves", "must list at most {} valves".format(MAX_VALVES))
@@ -162,7 +168,7 @@ def validate(obj):
     remote = rs485["valves"] if rs485 is not None else []
     station = _get(obj, "station", "", "obj", None, False)
     if station is not None:
-        _check_station(station)
+        _check_station(station, sensors, outputs, valves)
         obj["station"] = station
     else:
         obj.pop("station", None)
@@ -205,6 +211,8 @@ def _check_rooms(obj, sensors, rs485):
         used[valve["return_probe"]] = "valves[{}].return_probe".format(i)
     for role in obj["entrance"]:
         used[obj["entrance"][role]] = "entrance." + role
+    for role, name in io_roles(obj.get("station")):
+        used[name] = "station.io." + role
     seen = []
     for i, room in enumerate(rooms):
         field = "rooms[{}].".format(i)
@@ -286,18 +294,27 @@ def _check_rs485(spec, pins):
         seen.append(room["id"])
 
 
-def _check_station(spec):
-    """The station PLC behind Modbus TCP, the limits of what may be asked of it and its
-    fallback when the host is silent (boards/README.md, edge.station)."""
+def _check_station(spec, sensors, outputs, valves):
+    """The station: its PLC behind Modbus TCP (`modbus_tcp`, `profile`) or the board's own
+    sensors, pump output and primary valve (`io`), the limits of what may be asked of it and
+    its fallback when the host is silent (boards/README.md, edge.station)."""
     field = "station."
-    link = _get(spec, "modbus_tcp", field, "obj")
-    lf = field + "modbus_tcp."
-    host = _get(link, "host", lf, "str")
-    link["host"] = host
-    link["port"] = _num(link, "port", lf, 1, 65535, 502, False)
-    link["unit"] = _num(link, "unit", lf, 0, 255, 1, False)
-    link["timeout_ms"] = _num(link, "timeout_ms", lf, 50, 10000, 1000, False)
-    spec["profile"] = _get(spec, "profile", field, "str", "station-plc", False)
+    ways = "modbus_tcp (the station's PLC) or io (the board's own probes, pump output and "
+    ways += "primary valve)"
+    if "modbus_tcp" in spec and "io" in spec:
+        raise BoardError("station.io", "a station takes either " + ways + ", not both")
+    if "modbus_tcp" not in spec and "io" not in spec:
+        raise BoardError("station.modbus_tcp", "missing: a station takes " + ways)
+    if "io" in spec:
+        _check_station_io(spec, sensors, outputs, valves)
+    else:
+        link = _get(spec, "modbus_tcp", field, "obj")
+        lf = field + "modbus_tcp."
+        link["host"] = _get(link, "host", lf, "str")
+        link["port"] = _num(link, "port", lf, 1, 65535, 502, False)
+        link["unit"] = _num(link, "unit", lf, 0, 255, 1, False)
+        link["timeout_ms"] = _num(link, "timeout_ms", lf, 50, 10000, 1000, False)
+        spec["profile"] = _get(spec, "profile", field, "str", "station-plc", False)
     spec["period_ms"] = _num(spec, "period_ms", field, 1000, 600000, 10000, False)
     spec["dead_after"] = _num(spec, "dead_after", field, 1, 20, 3, False)
     spec["valid_for_s"] = _num(spec, "valid_for_s", field, 300, 86400, 7200, False)
@@ -339,6 +356,73 @@ def _check_station(spec):
         if last is not None and (point[0] <= last[0] or point[1] > last[1]):
             raise BoardError(where, "outdoor must rise and supply must not rise along the curve")
         last = point
+    if "io" in spec:  # the pump output's safe value (edge.hal.AnalogOut.safe_pct)
+        outputs[spec["io"]["pump_speed"]]["safe_pct"] = speed
+
+
+def io_roles(station):
+    """[(role, sensor name)] of a station run on the board's own I/O (`station.io`), in
+    ENTRANCE_ROLES order; [] for a station gateway or none."""
+    io = station.get("io") if station is not None else None
+    if io is None:
+        return []
+    return [(role, io[role]) for role in ENTRANCE_ROLES if io.get(role) is not None]
+
+
+def _check_station_io(spec, sensors, outputs, valves):
+    """`station.io`: the station's probes (entrance roles; t_supply and t_return required),
+    the analogue output to the pump drive and the primary valve, an ordinary valve of the
+    board whose loop holds the supply probe at the station's set-point."""
+    io = _get(spec, "io", "station.", "obj")
+    f = "station.io."
+    for key in io:
+        if key not in ENTRANCE_ROLES and key not in ("pump_speed", "primary_valve"):
+            raise BoardError(f + key, "unknown entry (roles, pump_speed, primary_valve)")
+    for role in ENTRANCE_ROLES:
+        name = _get(io, role, f, "str", None, role in ("t_supply", "t_return"))
+        if name is None:
+            continue
+        if name not in sensors:
+            raise BoardError(f + role, "no sensor named {!r}".format(name))
+        kinds = PRESSURE_SENSORS if role[0] == "p" else TEMPERATURE_SENSORS
+        if sensors[name]["type"] not in kinds:
+            what = "pressure" if role[0] == "p" else "temperature"
+            raise BoardError(f + role, "{!r} is not a {} sensor".format(name, what))
+    name = _get(io, "pump_speed", f, "str")
+    if name not in outputs:
+        raise BoardError(f + "pump_speed", "no output named {!r}".format(name))
+    vid = _get(io, "primary_valve", f, "str")
+    found = [v for v in valves if v["id"] == vid]
+    if not found:
+        raise BoardError(f + "primary_valve", "no valve {!r} in valves".format(vid))
+    if found[0]["return_probe"] != io["t_supply"]:
+        raise BoardError(
+            f + "primary_valve",
+            "valve {!r} must control the station's supply probe {!r} (its return_probe is "
+            "{!r})".format(vid, io["t_supply"], found[0]["return_probe"]),
+        )
+
+
+def _check_output(out, field, pins):
+    """An analogue output (percent of its span): PWM and an RC filter, or simulated."""
+    if type(out) is not dict:
+        raise BoardError(field[:-1], "must be an object")
+    kind = _get(out, "type", field, "str")
+    if kind not in OUTPUTS:
+        raise BoardError(field + "type", "unknown output type {!r}".format(kind))
+    out["safe_pct"] = 0.0  # a station's pump output: its fallback speed (_check_station)
+    if kind != "pwm":
+        return
+    pins.take(out, "pin", field, output=True)
+    out["freq_hz"] = _num(out, "freq_hz", field, 100, 40000, 5000, False)
+    span = _get(out, "duty_span_pct", field, "list", [0, 100], False)
+    ok = len(span) == 2 and all(type(x) in (int, float) for x in span)
+    if not ok or not 0 <= span[0] < span[1] <= 100:
+        raise BoardError(
+            field + "duty_span_pct", "must be [low, high] with 0 <= low < high <= 100"
+        )
+    out["duty_span_pct"] = span
+    out["invert"] = _get(out, "invert", field, "bool", False, False)
 
 
 def _check_slave(dev, field, id_kind, profile, addrs):

@@ -79,6 +79,26 @@ class PressureSensor(Sensor):
     """Gauge pressure in kPa."""
 
 
+class AnalogOut:
+    """An analogue output in percent of its span: 0-10 V or 4-20 mA to a pump drive's speed
+    input (edge/drivers/pwm_out.py on a board, edge.simhw.SimAnalogOut in tests).
+
+    `write(pct)` sets it (clamped to 0..100); `value` is what it holds now; `fault` is OK, or
+    F_DEVICE when the last write failed (the output then keeps its previous value).
+    `safe_pct` is what `safe()` writes: the value the output takes in the board's safe state
+    (a station's pump output: the station's fallback speed, edge.boarddef)."""
+
+    value = 0.0
+    fault = OK
+    safe_pct = 0.0
+
+    def write(self, pct):
+        raise NotImplementedError
+
+    def safe(self):
+        self.write(self.safe_pct)
+
+
 class Converter:
     """A bus that starts conversions for all its sensors at once (a 1-Wire bus of DS18B20s).
 
@@ -101,6 +121,7 @@ class Hardware:
 
     actuators, angles: valve id -> Actuator / AngleSensor
     sensors:           channel name -> Sensor (temperatures and pressures)
+    outputs:           output name -> AnalogOut (a station's pump speed), {} on most boards
     converters:        list of Converter (1-Wire buses)
     clock:             an edge.clock clock
     watchdog:          a Watchdog, or None until the supervisor starts one
@@ -108,7 +129,15 @@ class Hardware:
     """
 
     def __init__(
-        self, clock, actuators, angles, sensors, converters=(), watchdog=None, fs_root=""
+        self,
+        clock,
+        actuators,
+        angles,
+        sensors,
+        converters=(),
+        watchdog=None,
+        fs_root="",
+        outputs=None,
     ):
         self.clock = clock
         self.actuators = actuators
@@ -117,8 +146,12 @@ class Hardware:
         self.converters = list(converters)
         self.watchdog = watchdog
         self.fs_root = fs_root
+        self.outputs = outputs if outputs is not None else {}
 
     def safe_state(self):
-        """Stop every motor: what the board does when anything is wrong at boot."""
+        """Stop every motor and put every analogue output at its safe value: what the board
+        does when anything is wrong."""
         for act in self.actuators.values():
             act.stop()
+        for out in self.outputs.values():
+            out.safe()

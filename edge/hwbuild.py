@@ -9,7 +9,7 @@ from edge import hal, platform
 
 
 def build(board, clock):
-    """Drivers for every bus, sensor and valve of `board`, by logical name."""
+    """Drivers for every bus, sensor, analogue output and valve of `board`, by logical name."""
     from machine import I2C, SPI, Pin
 
     atten = platform.PORTS[board["port"]]["adc_atten"]
@@ -44,7 +44,24 @@ def build(board, clock):
     for valve in board["valves"]:
         actuators[valve["id"]] = _actuator(valve["actuator"], clock)
         angles[valve["id"]] = _feedback(valve["feedback"], buses, atten)
-    return hal.Hardware(clock, actuators, angles, sensors, converters)
+    outputs = {}
+    for name, spec in board.get("outputs", {}).items():
+        outputs[name] = _output(spec)
+    return hal.Hardware(clock, actuators, angles, sensors, converters, outputs=outputs)
+
+
+def _output(spec):
+    if spec["type"] == "pwm":
+        from edge.drivers.pwm_out import PWMOut
+
+        return PWMOut(
+            spec["pin"],
+            freq_hz=spec["freq_hz"],
+            duty_span_pct=spec["duty_span_pct"],
+            invert=spec["invert"],
+            safe_pct=spec["safe_pct"],
+        )
+    raise ValueError("output type {!r} has no driver on a board".format(spec["type"]))
 
 
 def _sensor(spec, buses, atten):

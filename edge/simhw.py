@@ -10,6 +10,10 @@
   the return temperature settles towards a value set by the valve's flow (more opening, warmer
   return), after a transport delay and with a time constant; closing any valve raises the
   differential pressure, hence the flow, at the others.
+- `SimStation`: the heat exchanger of a board at the station (`station.io`), as small as it
+  can be: the secondary supply temperature rises with the primary valve's opening, first
+  order; the pump's differential pressure follows its speed output.
+- `SimAnalogOut`: an analogue output (the pump drive's speed input); `broken` fails writes.
 - `SimWatchdog`: records whether it was fed in time.
 - `SimBoard`: the plant, the clock and the Hardware together; `run(app, ms)` advances them.
 
@@ -19,6 +23,7 @@ Noise comes from a small deterministic generator (no `random` needed), so runs r
 import math
 
 from edge import hal
+from edge.boarddef import io_roles
 from edge.clock import ManualClock
 
 
@@ -137,6 +142,91 @@ class SimProbe(hal.TempProbe, _Injectable):
         return x
 
 
+class SimAnalogOut(hal.AnalogOut):
+    """What the drive sees is `value`; `broken` makes every write fail (fault F_DEVICE)."""
+
+    def __init__(self, safe_pct=0.0):
+        self.safe_pct = safe_pct
+        self.value = safe_pct  # the driver starts at its safe value, as PWMOut does
+        self.fault = hal.OK
+        self.broken = False
+        self.writes = 0
+
+    def write(self, pct):
+        if self.broken:
+            self.fault = hal.F_DEVICE
+            return
+        self.value = min(100.0, max(0.0, pct))
+        self.fault = hal.OK
+        self.writes += 1
+
+
+class _Plant:
+    """Valves move every step; the thermal state every `dt_ms` (`_thermal_step`)."""
+
+    valves = []  # type: list
+    dt_ms = 5000
+    _acc_ms = 0
+
+    def _thermal_step(self):
+        raise NotImplementedError
+
+    def advance(self, dt_ms):
+        for v in self.valves:
+            v.advance(dt_ms)
+        self._acc_ms += dt_ms
+        while self._acc_ms >= self.dt_ms:
+            self._acc_ms -= self.dt_ms
+            self._thermal_step()
+
+
+class SimStation(_Plant):
+    """A station's heat exchanger seen from the board at the station, deliberately small.
+
+    The secondary supply settles, first order with `tau_s`, towards
+    t_return_c + (t_primary_c - t_return_c) * u / 100 (u: the primary valve's opening, %):
+    more primary opening, warmer supply. The supply-minus-return pressure is
+    dp_max_kpa * (s / 100)^2 at the pump output's speed s (affinity law), none without a pump.
+    The constants are class attributes (set one on an instance to change it).
+    `readings` (what the probes look at): [the supply per valve (the primary valve's
+    controlled probe)..., t_supply, p_supply, p_return, t_room, t_outdoor, t_return].
+    """
+
+    t_primary_c = 85.0  # the supply with the primary valve fully open
+    t_return_c = 35.0  # the secondary return, held (and the supply with it closed)
+    tau_s = 180.0
+    dp_max_kpa = 200.0  # supply minus return at full pump speed
+    p_return_kpa = 250.0
+    t_outdoor_c = 0.0
+    dt_ms = 5000
+
+    def __init__(self, valves, primary):
+        self.valves = valves
+        self.primary = primary
+        self.pump = None  # type: SimAnalogOut | None  # the pump speed output
+        self._acc_ms = 0
+        self.t_supply_c = self.steady_c()
+        extra = [0.0, 0.0, self.p_return_kpa, 20.0, self.t_outdoor_c, self.t_return_c]
+        self.readings = [0.0] * len(valves) + extra
+        self._publish()
+
+    def steady_c(self):
+        u = self.valves[self.primary].pos_pct
+        return self.t_return_c + (self.t_primary_c - self.t_return_c) * u / 100.0
+
+    def _publish(self):
+        n = len(self.valves)
+        for i in range(n + 1):
+            self.readings[i] = self.t_supply_c
+        speed = self.pump.value if self.pump is not None else 0.0
+        self.readings[n + 1] = self.p_return_kpa + self.dp_max_kpa * (speed / 100.0) ** 2
+
+    def _thermal_step(self):
+        a = self.dt_ms / 1000.0 / self.tau_s
+        self.t_supply_c += (self.steady_c() - self.t_supply_c) * a
+        self._publish()
+
+
 class SimWatchdog(hal.Watchdog):
     def __init__(self, clock, timeout_ms):
         self.clock = clock
@@ -157,7 +247,7 @@ class SimWatchdog(hal.Watchdog):
         return self.bitten
 
 
-class SimEntrance:
+class SimEntrance(_Plant):
     """Thermal plant: return temperature per valve, first order plus transport delay.
 
     Steady state for valve i at opening u (0-100 %): flow f = g_i * max(u, 2) / 100 times a
@@ -204,14 +294,6 @@ class SimEntrance:
         dp_factor = 1.0 + self.coupling * (1.0 - mean_u / 100.0)
         flow = self.g[i] * max(self.valves[i].pos_pct, 2.0) / 100.0 * dp_factor
         return self.t_room_c + (self.t_supply_c - self.t_room_c) * math.exp(-self.ua[i] / flow)
-
-    def advance(self, dt_ms):
-        for v in self.valves:
-            v.advance(dt_ms)
-        self._acc_ms += dt_ms
-        while self._acc_ms >= self.dt_ms:
-            self._acc_ms -= self.dt_ms
-            self._thermal_step()
 
     def _thermal_step(self):
         old = self._delay[self._k]
@@ -288,7 +370,18 @@ class SimBoard:
         self.valves = [
             SimValve(v["stroke_s"], v.get("backlash_pct", 0.0), start_pct) for v in board["valves"]
         ]
-        self.plant = SimEntrance(self.valves, ua or [0.5] * n, tau_s=tau_s, delay_s=delay_s)
+        station = board.get("station")
+        io = station.get("io") if station is not None else None
+        self.outputs = {}
+        for name, spec in board.get("outputs", {}).items():
+            self.outputs[name] = SimAnalogOut(spec["safe_pct"])
+        if io is not None:  # a board at the station: its heat exchanger
+            ids = [v["id"] for v in board["valves"]]
+            hx = SimStation(self.valves, ids.index(io["primary_valve"]))
+            hx.pump = self.outputs[io["pump_speed"]]
+            self.plant = hx  # type: SimStation | SimEntrance
+        else:
+            self.plant = SimEntrance(self.valves, ua or [0.5] * n, tau_s=tau_s, delay_s=delay_s)
         self.watchdog = SimWatchdog(self.clock, board["watchdog_ms"])
         actuators = {}
         angles = {}
@@ -304,6 +397,10 @@ class SimBoard:
         for role, name in board.get("entrance", {}).items():
             if role == "t_outdoor":
                 extra[name] = n + 4
+        at = {"t_supply": n, "p_supply": n + 1, "p_return": n + 2, "t_outdoor": n + 4}
+        at["t_return"] = n + 5
+        for role, name in io_roles(station):  # the station's probes (SimStation.readings)
+            extra[name] = at[role]
         for i, room in enumerate(board.get("rooms", [])):
             sensors[room["sensor"]] = SimProbe(
                 self.plant.readings, n + 3, noise, bias=0.3 * (i % 7 - 3), step=0.1, seed=70 + i
@@ -320,7 +417,9 @@ class SimBoard:
         self.probes = sensors
         self.angles = angles
         self.actuators = actuators
-        self.hw = hal.Hardware(self.clock, actuators, angles, sensors, (), self.watchdog, fs_root)
+        self.hw = hal.Hardware(
+            self.clock, actuators, angles, sensors, (), self.watchdog, fs_root, self.outputs
+        )
 
     def run(self, app, duration_ms, max_step_ms=1000):
         """Advance app and plant together for duration_ms of simulated time."""

@@ -205,7 +205,46 @@ def test_ntc_and_pressure_on_adc():
     assert pot.fault == hal.F_OPEN
 
 
-@pytest.mark.parametrize("name", ["esp32-devkit", "olimex-esp32-poe", "pico-w"])
+def test_pwm_output_maps_percent_onto_its_duty_span_and_starts_safe():
+    from edge.drivers.pwm_out import PWMOut
+
+    out = PWMOut(16, freq_hz=5000, safe_pct=85.0)
+    assert out._pwm.freq == 5000 and out._pwm.duty == round(0.85 * 65535)  # safe from the start
+    assert out.value == 85.0 and out.fault == hal.OK
+    out.write(40.0)
+    assert out._pwm.duty == round(0.40 * 65535) and out.value == 40.0
+    out.write(130.0)
+    assert out._pwm.duty == 65535 and out.value == 100.0
+    two_to_ten = PWMOut(16, duty_span_pct=(20, 100), safe_pct=0.0)
+    assert two_to_ten._pwm.duty == round(0.20 * 65535)  # 0 % is 2 V of 10
+    two_to_ten.write(50.0)
+    assert two_to_ten._pwm.duty == round(0.60 * 65535)
+    inverted = PWMOut(16, invert=True, safe_pct=25.0)
+    assert inverted._pwm.duty == 65535 - round(0.25 * 65535)
+
+    def refuse(v=None):
+        raise OSError("PWM")
+
+    out._pwm.duty_u16 = refuse
+    out.write(60.0)
+    assert out.fault == hal.F_DEVICE and out.value == 100.0  # keeps what it held
+
+
+def test_the_station_board_builds_its_pump_output_at_the_fallback_speed():
+    from edge import boarddef, hwbuild
+    from edge.drivers.pwm_out import PWMOut
+
+    board = boarddef.load(str(ROOT / "boards" / "station-board.json"))
+    hw = hwbuild.build(board, ManualClock())
+    out = hw.outputs["pump_speed"]
+    assert isinstance(out, PWMOut) and out._pwm.pin.pin == 16
+    assert out.value == 85 and out._pwm.duty == round(0.85 * 65535)
+    out.write(50.0)
+    hw.safe_state()
+    assert out.value == 85 and out._pwm.duty == round(0.85 * 65535)
+
+
+@pytest.mark.parametrize("name", ["esp32-devkit", "olimex-esp32-poe", "pico-w", "station-board"])
 def test_every_board_file_builds_its_drivers(name):
     from edge import boarddef, hwbuild
     from edge.drivers.as5600 import AS5600
