@@ -11,7 +11,13 @@ mild days, so the weather changes), in process with the real board program:
 - ``return``: return-temperature equalisation with the fixed household-type offsets;
 - ``full``: room mode (estimated rooms, learned offsets) with the station strategies (pump
   follows the valves, supply on the weather curve with its offset trimmed by the coldest
-  rooms: host.control.strategy.station).
+  rooms: host.control.strategy.station);
+- ``model``: ``full`` with model-based balancing: host.control.strategy.feed_forward's plan
+  (every valve's opening and the lowest pump speed for the flats' design flows, from the
+  network file and its identified friction) sent first as feed-forward, the pump started
+  from the plan's speed; then the same loops trim. The friction is taken as identified
+  exactly (the pipes' own S, standard error 2 %: what the estimator gives on noise-free
+  conditions, tests/strategy/test_feed_forward.py).
 
 Printed per run, over the run after its first 6 hours: pump electricity and heat, and their
 ratio to the limit's (targets: pump <= 1.2, heat <= 1.01), the share of household-hours below
@@ -37,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from host.control.strategy.station import HeatingCurve, StationStrategySettings  # noqa: E402
 from sim import runner  # noqa: E402
 from sim.limit import run_limit  # noqa: E402
-from sim.room_strategy import RoomLedStrategy, links_of  # noqa: E402
+from sim.room_strategy import RoomLedStrategy, exact_feed_forward, links_of  # noqa: E402
 from sim.scenario import build_scenario, scenario_path  # noqa: E402
 
 WARMUP_S = 6 * 3600.0
-MODES = ("limit", "local", "return", "full")
+MODES = ("limit", "local", "return", "full", "model")
 
 
 def station_curve(scn: runner.Scenario) -> HeatingCurve:
@@ -73,7 +79,7 @@ def one(name: str, mode: str, days: float) -> dict:
         res = runner.run(scn, record_every_s=900.0, warmup_s=WARMUP_S)
     else:
         kw: dict = {}
-        if mode == "full":
+        if mode in ("full", "model"):
             kw = {
                 "station": StationStrategySettings(
                     speed_min=scn.station.speed_min, speed_max=scn.station.speed_max
@@ -81,11 +87,19 @@ def one(name: str, mode: str, days: float) -> dict:
                 "curve": station_curve(scn),
                 "pump_speed0": scn.station.speed(float(scn.weather.at(0.0))),
             }
+        if mode == "model":
+            ff, speed = exact_feed_forward(scn)
+            kw["feed_forward_pct"] = ff
+            kw["pump_speed0"] = speed
+            extra["plan_speed"] = speed
         strategy = RoomLedStrategy(
-            links_of(scn), runner.TYPE_OFFSET_C, mode="room" if mode == "full" else "return", **kw
+            links_of(scn),
+            runner.TYPE_OFFSET_C,
+            mode="return" if mode == "return" else "room",
+            **kw,
         )
         res = runner.run(scn, strategy=strategy, record_every_s=900.0, warmup_s=WARMUP_S)
-        if mode == "full":
+        if mode != "return":
             reasons: dict[str, int] = {}
             for d in strategy.station_log:
                 for r in (d.pump_reason, d.supply_reason):

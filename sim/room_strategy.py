@@ -20,6 +20,12 @@ set-point (``station_log`` keeps every station decision). A ``schedule``
 (host.control.strategy.schedule; its station-wide periods) shifts the station's targets and
 supply, and pauses room-mode learning while a shift holds.
 
+With ``feed_forward_pct`` (model-based balancing: host.control.strategy.feed_forward's plan,
+by ``unit/valve``) every valve's targets carry its feed-forward opening, as the host's
+balancer sends them: the first decision gives every valve its opening (its target as the
+board reports it), later ones keep it in every target they change, so the boards move there
+once and their PI loops trim.
+
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
 
@@ -34,6 +40,7 @@ import numpy as np
 from host.control.room_sensors import SensorState
 from host.control.strategy import room_led
 from host.control.strategy.equalise import StrategySettings
+from host.control.strategy.feed_forward import FeedForwardSettings, FrictionEstimate, plan
 from host.control.strategy.schedule import Schedule
 from host.control.strategy.station import (
     HeatingCurve,
@@ -43,6 +50,7 @@ from host.control.strategy.station import (
     decide_station,
     station_inputs,
 )
+from host.models.estimation.adapter import nominal_s
 from host.models.rooms.estimate import (
     RoomEstimateError,
     RoomEstimates,
@@ -51,6 +59,7 @@ from host.models.rooms.estimate import (
     fill_gaps,
 )
 from sim.host_strategy import HostDecision, equalise_records
+from sim.virtual_board import EPOCH_S
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class RoomLedStrategy:
         curve: HeatingCurve | None = None,
         pump_speed0: float = 1.0,
         schedule: Schedule | None = None,
+        feed_forward_pct: Mapping[str, float] | None = None,
     ):
         if mode not in room_led.MODES:
             raise ValueError(f"mode must be one of {room_led.MODES}")
@@ -106,6 +116,8 @@ class RoomLedStrategy:
         self.station_state = StationState(pump_speed0)
         self.station_log: list[StationDecision] = []
         self.schedule = schedule
+        self.feed_forward_pct = dict(feed_forward_pct or {})
+        self._ff_sent = False
 
     def _plausible(self, reading: dict[str, Any]) -> bool:
         """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
@@ -207,9 +219,27 @@ class RoomLedStrategy:
         else:
             offsets = priors
         out = equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
+        if self.feed_forward_pct:
+            self._add_feed_forward(records, out)
         if self.station is not None:
             self._decide_station(now_s, records, rooms, est, out, shift)
         return out
+
+    def _add_feed_forward(self, records: Mapping[str, dict[str, Any]], out: HostDecision) -> None:
+        """Every valve's feed-forward opening in the targets this decision sends."""
+        ff = self.feed_forward_pct
+        if not self._ff_sent:
+            for unit, rec in records.items():
+                for v in rec["valves"]:
+                    if f"{unit}/{v['id']}" in ff:
+                        entry = out.targets.setdefault(unit, {}).setdefault(v["id"], {})
+                        entry.setdefault("t_return_c", v["target_c"])
+            self._ff_sent = True
+        for unit, valves in out.targets.items():
+            for vid, entry in valves.items():
+                pct = ff.get(f"{unit}/{vid}")
+                if pct is not None:
+                    entry["opening_ff_pct"] = pct
 
     def _decide_station(
         self,
@@ -270,3 +300,27 @@ def links_of(scn: Any) -> list[HouseholdLink]:  # noqa: ANN401
             )
         )
     return out
+
+
+def exact_feed_forward(scn: Any) -> tuple[dict[str, float], float]:
+    """Model-based balancing's plan for a scenario, its friction identified exactly (the
+    pipes' own S, standard error 2 %: what the estimator gives on noise-free conditions):
+    the feed-forward openings by ``unit/valve`` and the plan's pump speed ratio."""
+    net = scn.estate.network
+    s = {p.id: float(x) for p, x in zip(net.pipes, nominal_s(net), strict=True)}
+    now_s = EPOCH_S
+    estimate = FrictionEstimate(
+        True, now_s, s, {k: 0.02 * v for k, v in s.items()}, dict.fromkeys(s, True)
+    )
+    settings = FeedForwardSettings(
+        speed_min=scn.station.speed_min, speed_max=scn.station.speed_max
+    )
+    p = plan(net, estimate, now_s, settings)
+    if not p.ok:
+        raise RuntimeError(f"no feed-forward plan: {p.reason} ({p.detail})")
+    ff = {f"{e}/entrance": pct for e, pct in p.entrance_opening_pct.items()}
+    for h in net.households:
+        if h.id in p.household_opening_pct:
+            ff[f"{h.entrance}/{h.id.removeprefix(h.entrance)}"] = p.household_opening_pct[h.id]
+    assert p.pump_speed is not None
+    return ff, p.pump_speed

@@ -12,7 +12,7 @@ from host.control.strategy.schedule import parse
 from host.control.strategy.station import HeatingCurve, StationStrategySettings
 from sim import runner
 from sim.host_strategy import HostDecision
-from sim.room_strategy import RoomLedStrategy, links_of
+from sim.room_strategy import RoomLedStrategy, exact_feed_forward, links_of
 from sim.scenario import build_scenario, scenario_path
 
 
@@ -115,3 +115,45 @@ def test_a_scheduled_set_back_reaches_the_station_and_pauses_room_learning():
     # what the station ran is the scheduled set-point, not its own curve
     own = np.array([scn.station.supply_c(float(t)) for t in res.series.t_out_c])
     assert np.mean(res.series.t_supply_station_c[4:] - own[4:]) < -3.0
+
+
+def test_model_feed_forward_moves_every_valve_to_its_planned_opening_then_the_loops_trim():
+    """Model-based balancing in the loop: the plan (exactly identified friction) goes out as
+    every valve's feed-forward in the first decision; the boards move their valves there
+    from the as-found 100 % (at their rate limit), and later decisions keep it in every
+    target. (What the loops then trim is not asserted: with the as-found return targets
+    they move the valves some 25 points away from the plan within hours, bench/RESULTS.md.)"""
+    scn = tiny(0.25)
+    ff, speed = exact_feed_forward(scn)
+    assert 0.4 <= speed <= 1.3 and min(ff.values()) < 90.0
+    hook = strategy(scn)
+    hook = RoomLedStrategy(
+        links_of(scn),
+        runner.TYPE_OFFSET_C,
+        station=hook.station,
+        curve=hook.curve,
+        pump_speed0=speed,
+        feed_forward_pct=ff,
+    )
+    sent = []
+
+    def decide(now_s, records, meter):
+        out = RoomLedStrategy.decide(hook, now_s, records, meter)
+        sent.append(out.targets)
+        return out
+
+    res = runner.run(scn, strategy=SwappedDecide(hook.period_s, decide), record_every_s=900.0)
+    first = {
+        f"{u}/{v}": t.get("opening_ff_pct") for u, vs in sent[0].items() for v, t in vs.items()
+    }
+    assert first == ff  # every valve, its own opening
+    later = [t for targets in sent[1:] for vs in targets.values() for t in vs.values()]
+    assert later and all("opening_ff_pct" in t for t in later)
+    net = scn.estate.network
+    planned = np.array(
+        [ff[f"{h.entrance}/{h.id.removeprefix(h.entrance)}"] for h in net.households]
+    )
+    s = res.series
+    err = np.mean(np.abs(100.0 * s.household_opening - planned), axis=1)
+    first_hours = s.time_s <= 2 * 3600.0
+    assert np.min(err[first_hours]) < 0.3 * err[0], err[first_hours]
