@@ -17,7 +17,11 @@ mild days, so the weather changes), in process with the real board program:
   network file and its identified friction) sent first as feed-forward, the pump started
   from the plan's speed; then the same loops trim. The friction is taken as identified
   exactly (the pipes' own S, standard error 2 %: what the estimator gives on noise-free
-  conditions, tests/strategy/test_feed_forward.py).
+  conditions, tests/strategy/test_feed_forward.py). No target moves for the hour the
+  valves take to get there; then every valve's offset is seeded from its return measured
+  at the plan, so equalisation holds the planned flows and room learning trims them;
+- ``model-as-found``: the same plan sent with the decision's targets, the offsets as found
+  (the loops then trim towards the as-found return targets).
 
 Printed per run, over the run after its first 6 hours: pump electricity and heat, and their
 ratio to the limit's (targets: pump <= 1.2, heat <= 1.01), the share of household-hours below
@@ -47,7 +51,7 @@ from sim.room_strategy import RoomLedStrategy, exact_feed_forward, links_of  # n
 from sim.scenario import build_scenario, scenario_path  # noqa: E402
 
 WARMUP_S = 6 * 3600.0
-MODES = ("limit", "local", "return", "full", "model")
+MODES = ("limit", "local", "return", "full", "model", "model-as-found")
 
 
 def station_curve(scn: runner.Scenario) -> HeatingCurve:
@@ -79,7 +83,7 @@ def one(name: str, mode: str, days: float) -> dict:
         res = runner.run(scn, record_every_s=900.0, warmup_s=WARMUP_S)
     else:
         kw: dict = {}
-        if mode in ("full", "model"):
+        if mode != "return":
             kw = {
                 "station": StationStrategySettings(
                     speed_min=scn.station.speed_min, speed_max=scn.station.speed_max
@@ -87,9 +91,10 @@ def one(name: str, mode: str, days: float) -> dict:
                 "curve": station_curve(scn),
                 "pump_speed0": scn.station.speed(float(scn.weather.at(0.0))),
             }
-        if mode == "model":
+        if mode.startswith("model"):
             ff, speed = exact_feed_forward(scn)
             kw["feed_forward_pct"] = ff
+            kw["seed_from_plan"] = mode == "model"
             kw["pump_speed0"] = speed
             extra["plan_speed"] = speed
         strategy = RoomLedStrategy(

@@ -23,8 +23,11 @@ supply, and pauses room-mode learning while a shift holds.
 With ``feed_forward_pct`` (model-based balancing: host.control.strategy.feed_forward's plan,
 by ``unit/valve``) every valve's targets carry its feed-forward opening, as the host's
 balancer sends them: the first decision gives every valve its opening (its target as the
-board reports it), later ones keep it in every target they change, so the boards move there
-once and their PI loops trim.
+board reports it) and moves no target; for ``ff_settle_s`` no target moves while the valves
+get there; then each valve's offset is seeded from its return measured at the plan
+(``plan_offsets``), so equalisation holds the planned flows and room learning trims from
+them (``seed_from_plan=False``: the plan goes out with this decision's targets and the
+offsets stay as they are). Later decisions keep the opening in every target they change.
 
 `log` keeps (time, estimates) of every decision, for benchmarks to judge against truth.
 """
@@ -88,6 +91,7 @@ class RoomLedStrategy:
         pump_speed0: float = 1.0,
         schedule: Schedule | None = None,
         feed_forward_pct: Mapping[str, float] | None = None,
+        seed_from_plan: bool = True,
     ):
         if mode not in room_led.MODES:
             raise ValueError(f"mode must be one of {room_led.MODES}")
@@ -118,6 +122,10 @@ class RoomLedStrategy:
         self.schedule = schedule
         self.feed_forward_pct = dict(feed_forward_pct or {})
         self._ff_sent = False
+        self._ff_sent_s: float | None = None
+        self.ff_settle_s = 3600.0
+        self.seed_from_plan = bool(feed_forward_pct) and seed_from_plan
+        self._seeded: dict[str, float] = {}
 
     def _plausible(self, reading: dict[str, Any]) -> bool:
         """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
@@ -201,6 +209,14 @@ class RoomLedStrategy:
             for h in self.households
             if h.point is not None
         }
+        if self.seed_from_plan and self._ff_sent_s is not None:
+            if now_s < self._ff_sent_s + self.ff_settle_s:
+                return self._hold_for_plan(now_s, records, rooms, est)
+            if not self._seeded:
+                self._seeded = plan_offsets(records)
+                self.learned = dict(self._seeded)
+        if self._seeded:
+            priors.update(self._seeded)
         shift = self.schedule.shift_c(now_s) if self.schedule is not None else 0.0
         if self.mode == "room" and not shift:
             dt_h = self.period_s / 3600.0
@@ -220,9 +236,19 @@ class RoomLedStrategy:
             offsets = priors
         out = equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
         if self.feed_forward_pct:
+            if self.seed_from_plan and self._ff_sent_s is None:
+                out = HostDecision()
+                self._ff_sent_s = now_s
             self._add_feed_forward(records, out)
         if self.station is not None:
             self._decide_station(now_s, records, rooms, est, out, shift)
+        return out
+
+    def _hold_for_plan(self, now_s, records, rooms, est) -> HostDecision:  # noqa: ANN001
+        """While the valves settle at the plan: no target moves (the station still decides)."""
+        out = HostDecision()
+        if self.station is not None:
+            self._decide_station(now_s, records, rooms, est, out)
         return out
 
     def _add_feed_forward(self, records: Mapping[str, dict[str, Any]], out: HostDecision) -> None:
@@ -324,3 +350,24 @@ def exact_feed_forward(scn: Any) -> tuple[dict[str, float], float]:
             ff[f"{h.entrance}/{h.id.removeprefix(h.entrance)}"] = p.household_opening_pct[h.id]
     assert p.pump_speed is not None
     return ff, p.pump_speed
+
+
+def plan_offsets(records: Mapping[str, dict[str, Any]]) -> dict[str, float]:
+    """Each valve's return less its group's mean return (households within their entrance,
+    entrances across the station), measured with the plan in place: offsets that make
+    equalisation hold the planned flows, for room learning to trim."""
+    out: dict[str, float] = {}
+    entrances = {}
+    for unit, rec in records.items():
+        hh = {v["id"]: v["t_return_c"] for v in rec["valves"] if v["id"] != "entrance"}
+        hh = {k: t for k, t in hh.items() if t is not None}
+        if hh:
+            mean = float(np.mean(list(hh.values())))
+            out.update({f"{unit}/{k}": round(t - mean, 2) for k, t in hh.items()})
+        for v in rec["valves"]:
+            if v["id"] == "entrance" and v["t_return_c"] is not None:
+                entrances[f"{unit}/entrance"] = v["t_return_c"]
+    if entrances:
+        mean = float(np.mean(list(entrances.values())))
+        out.update({k: round(t - mean, 2) for k, t in entrances.items()})
+    return out

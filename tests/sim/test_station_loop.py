@@ -120,9 +120,10 @@ def test_a_scheduled_set_back_reaches_the_station_and_pauses_room_learning():
 def test_model_feed_forward_moves_every_valve_to_its_planned_opening_then_the_loops_trim():
     """Model-based balancing in the loop: the plan (exactly identified friction) goes out as
     every valve's feed-forward in the first decision; the boards move their valves there
-    from the as-found 100 % (at their rate limit), and later decisions keep it in every
-    target. (What the loops then trim is not asserted: with the as-found return targets
-    they move the valves some 25 points away from the plan within hours, bench/RESULTS.md.)"""
+    from the as-found 100 % (at their rate limit) while no target moves, and later decisions
+    keep it in every target. Then the valves' offsets are seeded from the returns measured at
+    the plan, so equalisation holds the plan instead of pulling away from it (with the
+    as-found offsets the valves ended some 25 points from the plan, bench/RESULTS.md)."""
     scn = tiny(0.25)
     ff, speed = exact_feed_forward(scn)
     assert 0.4 <= speed <= 1.3 and min(ff.values()) < 90.0
@@ -156,4 +157,7 @@ def test_model_feed_forward_moves_every_valve_to_its_planned_opening_then_the_lo
     s = res.series
     err = np.mean(np.abs(100.0 * s.household_opening - planned), axis=1)
     first_hours = s.time_s <= 2 * 3600.0
-    assert np.min(err[first_hours]) < 0.3 * err[0], err[first_hours]
+    assert np.min(err[first_hours]) < 0.35 * err[0], err[first_hours]
+    held = s.time_s >= 2 * 3600.0
+    assert np.max(err[held]) < 0.5 * err[0], err[held]
+    assert hook._seeded and set(hook._seeded) <= set(ff)
