@@ -121,11 +121,10 @@ class RoomLedStrategy:
         self.station_log: list[StationDecision] = []
         self.schedule = schedule
         self.feed_forward_pct = dict(feed_forward_pct or {})
-        self._ff_sent = False
-        self._ff_sent_s: float | None = None
+        self._ff_sent_s: float | None = None  # when the plan went out
         self.ff_settle_s = 3600.0
         self.seed_from_plan = bool(feed_forward_pct) and seed_from_plan
-        self._seeded: dict[str, float] = {}
+        self.seeded_offsets: dict[str, float] = {}
 
     def _plausible(self, reading: dict[str, Any]) -> bool:
         """The host's verdict on a room reading (host.control.room_sensors' rules, judged on
@@ -209,14 +208,13 @@ class RoomLedStrategy:
             for h in self.households
             if h.point is not None
         }
-        if self.seed_from_plan and self._ff_sent_s is not None:
-            if now_s < self._ff_sent_s + self.ff_settle_s:
+        if self.seed_from_plan:
+            if self._ff_sent_s is None or now_s < self._ff_sent_s + self.ff_settle_s:
                 return self._hold_for_plan(now_s, records, rooms, est)
-            if not self._seeded:
-                self._seeded = plan_offsets(records)
-                self.learned = dict(self._seeded)
-        if self._seeded:
-            priors.update(self._seeded)
+            if not self.seeded_offsets:
+                self.seeded_offsets = plan_offsets(records)
+                self.learned = dict(self.seeded_offsets)
+            priors.update(self.seeded_offsets)
         shift = self.schedule.shift_c(now_s) if self.schedule is not None else 0.0
         if self.mode == "room" and not shift:
             dt_h = self.period_s / 3600.0
@@ -236,31 +234,33 @@ class RoomLedStrategy:
             offsets = priors
         out = equalise_records(now_s, records, meter_flow_m3h, offsets, self.settings)
         if self.feed_forward_pct:
-            if self.seed_from_plan and self._ff_sent_s is None:
-                out = HostDecision()
-                self._ff_sent_s = now_s
-            self._add_feed_forward(records, out)
+            self._add_feed_forward(now_s, records, out)
         if self.station is not None:
             self._decide_station(now_s, records, rooms, est, out, shift)
         return out
 
     def _hold_for_plan(self, now_s, records, rooms, est) -> HostDecision:  # noqa: ANN001
-        """While the valves settle at the plan: no target moves (the station still decides)."""
+        """The plan out (first time) and, while the valves settle at it, no target moved (the
+        station still decides)."""
         out = HostDecision()
+        self._add_feed_forward(now_s, records, out)
         if self.station is not None:
             self._decide_station(now_s, records, rooms, est, out)
         return out
 
-    def _add_feed_forward(self, records: Mapping[str, dict[str, Any]], out: HostDecision) -> None:
-        """Every valve's feed-forward opening in the targets this decision sends."""
+    def _add_feed_forward(
+        self, now_s: float, records: Mapping[str, dict[str, Any]], out: HostDecision
+    ) -> None:
+        """Every valve's feed-forward opening in the targets this decision sends (every
+        valve's, the first time)."""
         ff = self.feed_forward_pct
-        if not self._ff_sent:
+        if self._ff_sent_s is None:
             for unit, rec in records.items():
                 for v in rec["valves"]:
                     if f"{unit}/{v['id']}" in ff:
                         entry = out.targets.setdefault(unit, {}).setdefault(v["id"], {})
                         entry.setdefault("t_return_c", v["target_c"])
-            self._ff_sent = True
+            self._ff_sent_s = now_s
         for unit, valves in out.targets.items():
             for vid, entry in valves.items():
                 pct = ff.get(f"{unit}/{vid}")

@@ -160,4 +160,4 @@ def test_model_feed_forward_moves_every_valve_to_its_planned_opening_then_the_lo
     assert np.min(err[first_hours]) < 0.35 * err[0], err[first_hours]
     held = s.time_s >= 2 * 3600.0
     assert np.max(err[held]) < 0.5 * err[0], err[held]
-    assert hook._seeded and set(hook._seeded) <= set(ff)
+    assert hook.seeded_offsets and set(hook.seeded_offsets) <= set(ff)
